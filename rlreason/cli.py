@@ -1,0 +1,61 @@
+"""``rlreason``: the Hydra entry point. With no arguments it runs ``pipeline=r1`` on the embedded tiny MoE.
+
+Overrides are validated before anything runs: an unknown key, a bad value or a missing config group prints
+one line naming the key and what is allowed, and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+# Quiet, offline-friendly defaults; a user's own environment wins.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+from rlreason.config import register_schema  # noqa: E402
+from rlreason.validation import ConfigError, validate  # noqa: E402
+
+CONFIG_MODULE = "rlreason.conf"
+logger = logging.getLogger("rlreason")
+
+register_schema()
+
+
+@hydra.main(version_base="1.3", config_path="pkg://rlreason.conf", config_name="config")
+def _main(cfg: DictConfig) -> None:
+    from rlreason.pipeline import run_pipeline
+    from rlreason.report import print_summary
+
+    # In a sweep each job gets its own directory; make the config say where it really is.
+    OmegaConf.set_struct(cfg, False)
+    cfg.run_dir = HydraConfig.get().runtime.output_dir
+    OmegaConf.set_struct(cfg, True)
+    try:
+        run = run_pipeline(cfg)
+    except KeyboardInterrupt:
+        logger.warning("interrupted: re-run with run_dir=%s to resume", cfg.run_dir)
+        sys.exit(130)
+    print_summary(run)
+
+
+def main() -> None:
+    overrides = [a for a in sys.argv[1:] if not a.startswith("-") and not a.startswith("hydra")]
+    if not any(a in ("--help", "-h", "--hydra-help", "--info") or a.startswith("--cfg") for a in sys.argv[1:]):
+        try:
+            validate(CONFIG_MODULE, overrides)
+        except ConfigError as error:
+            print(f"rlreason: config error: {error}", file=sys.stderr)
+            sys.exit(2)
+    _main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Structured configs: the schema every YAML file under ``conf/`` is merged into.
+
+Hydra merges ``conf/`` into these dataclasses, so an unknown key or a value of the wrong type fails at
+start-up with the key's full name. Fields whose values form a closed set are Enums, so OmegaConf lists the
+allowed values in its error. Each dataclass sits next to the code it configures and is only gathered here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from rlreason.data.arithmetic import ArithmeticConfig
+from rlreason.models.tiny_moe import TinyMoEConfig
+
+
+class LossType(str, Enum):
+    """TRL's GRPO loss aggregations (``GRPOConfig.loss_type``)."""
+
+    grpo = "grpo"
+    dr_grpo = "dr_grpo"
+    dapo = "dapo"
+    bnpo = "bnpo"
+    cispo = "cispo"
+    sapo = "sapo"
+    luspo = "luspo"
+    vespo = "vespo"
+
+
+class ImportanceSamplingLevel(str, Enum):
+    """``token`` is GRPO's ratio; ``sequence`` is GSPO's."""
+
+    token = "token"
+    sequence = "sequence"
+
+
+class DataSource(str, Enum):
+    arithmetic = "arithmetic"
+    file = "file"
+    hub = "hub"
+
+
+@dataclass
+class ModelConfig:
+    """``conf/model/``: the policy to start from. ``path`` (any HF checkpoint) wins over ``tiny_moe``."""
+
+    name: str = "tiny_moe"
+    path: Optional[str] = None
+    tiny_moe: TinyMoEConfig = field(default_factory=TinyMoEConfig)
+
+
+@dataclass
+class DataConfig:
+    """``conf/data/``: where prompts and gold answers come from (see ``rlreason/data/loaders.py``)."""
+
+    source: DataSource = DataSource.arithmetic
+    arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)
+    sft_size: int = 2000
+    grpo_size: int = 4000
+    test_size: int = 300
+    # source=file: jsonl/parquet files; source=hub: a `datasets.load_dataset` name or local dataset folder
+    train_file: Optional[str] = None
+    test_file: Optional[str] = None
+    path: Optional[str] = None
+    train_split: str = "train"
+    test_split: str = "test"
+    prompt_column: str = "prompt"
+    answer_column: str = "answer"
+    completion_column: str = "completion"
+
+
+@dataclass
+class SFTStageConfig:
+    """``conf/sft/``: cold-start supervised warmup with TRL's SFTTrainer."""
+
+    max_steps: int = 400
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: int = 40
+    max_length: int = 256
+    logging_steps: int = 20
+
+
+@dataclass
+class GRPOStageConfig:
+    """``conf/grpo/``: GRPO-family RL with TRL's GRPOTrainer. Names follow ``trl.GRPOConfig``."""
+
+    max_steps: int = 200
+    learning_rate: float = 1e-4
+    lr_scheduler_type: str = "constant_with_warmup"
+    warmup_steps: int = 10
+    prompts_per_step: int = 8
+    num_generations: int = 8
+    max_completion_length: int = 48
+    temperature: float = 1.0
+    beta: float = 0.0
+    epsilon: float = 0.2
+    epsilon_high: Optional[float] = None
+    loss_type: LossType = LossType.dapo
+    importance_sampling_level: ImportanceSamplingLevel = ImportanceSamplingLevel.token
+    scale_rewards: str = "group"
+    num_iterations: int = 1
+    router_aux_loss_coef: float = 0.001
+    logging_steps: int = 10
+    save_steps: int = 50
+    save_total_limit: int = 2
+
+
+@dataclass
+class RewardSpec:
+    """One reward: ``fn`` is a built-in name, ``module:function``, ``path/file.py:function`` or a dotted path."""
+
+    fn: Optional[str] = None
+    _target_: Optional[str] = None
+    weight: float = 1.0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RewardConfig:
+    """``conf/reward/``: the weighted reward functions GRPO optimises (see ``rlreason/rewards.py``)."""
+
+    functions: list[RewardSpec] = field(default_factory=list)
+    # "raise": a reward that raises or returns the wrong length stops the run, naming reward and sample;
+    # "none": the failure is logged and that sample's reward is None (TRL then ignores it).
+    on_error: str = "raise"
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("raise", "none"):
+            raise ValueError(f"reward.on_error: got {self.on_error!r}; allowed: 'raise', 'none'")
+
+
+@dataclass
+class EvalConfig:
+    """``conf/eval/``: held-out reasoning accuracy of every checkpoint the pipeline produced."""
+
+    batch_size: int = 300
+    max_new_tokens: int = 64
+    num_samples: int = 4
+    temperature: float = 1.0
+
+
+@dataclass
+class LoggerConfig:
+    """``conf/logger/``: ``wandb`` (offline unless ``mode=online``) or ``none``."""
+
+    name: str = "wandb"
+    project: str = "rlreason"
+    mode: str = "offline"
+    entity: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ("wandb", "none"):
+            raise ValueError(f"logger.name: got {self.name!r}; allowed: 'wandb', 'none'")
+        if self.mode not in ("offline", "online", "disabled"):
+            raise ValueError(f"logger.mode: got {self.mode!r}; allowed: 'offline', 'online', 'disabled'")
+
+
+@dataclass
+class PipelineConfig:
+    """``conf/pipeline/``: the ordered stages to run."""
+
+    name: str = "r1"
+    stages: list[str] = field(default_factory=lambda: ["init", "sft", "grpo", "eval"])
+
+    def __post_init__(self) -> None:
+        from rlreason.stages import STAGES
+
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown:
+            raise ValueError(f"pipeline.stages: unknown stage(s) {unknown}; allowed: {sorted(STAGES)}")
+        if self.stages and self.stages[0] != "init":
+            raise ValueError("pipeline.stages: the first stage must be 'init' (it resolves the policy)")
+
+
+@dataclass
+class RLReasonConfig:
+    seed: int = 0
+    run_dir: str = "runs/${now:%Y-%m-%d_%H-%M-%S}"
+    device: str = "auto"
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    sft: SFTStageConfig = field(default_factory=SFTStageConfig)
+    grpo: GRPOStageConfig = field(default_factory=GRPOStageConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device: got {self.device!r}; allowed: 'auto', 'cpu', 'cuda'")
+
+
+def register_schema() -> None:
+    """Make the schema available to ``conf/config.yaml``'s defaults list as ``rlreason_schema``."""
+    ConfigStore.instance().store(name="rlreason_schema", node=RLReasonConfig)

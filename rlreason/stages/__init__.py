@@ -1,0 +1,8 @@
+"""Pipeline stages. Each module exposes ``run(cfg, run) -> StageResult``; this maps names to modules."""
+
+STAGES = {
+    "init": "rlreason.stages.init",
+    "sft": "rlreason.stages.sft",
+    "grpo": "rlreason.stages.grpo",
+    "eval": "rlreason.stages.eval",
+}

@@ -1,0 +1,58 @@
+"""Stage **sft**: cold-start supervised warmup with TRL's ``SFTTrainer``.
+
+Features:
+- Conversational prompt-completion data (``rlreason/data/loaders.py``): the loss covers the assistant's
+  ``<think>…</think><answer>…</answer>`` only.
+- Precision from the device (fp32 on CPU, bf16 where the GPU supports it); seeded; W&B logging.
+- Starts from the latest checkpoint of the run (init's, or a previous stage's) and saves a HF folder.
+"""
+
+from __future__ import annotations
+
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import SFTConfig, SFTTrainer
+
+from rlreason import tracking
+from rlreason.data.loaders import sft_dataset
+from rlreason.pipeline import StageResult
+from rlreason.runtime import precision_args, resolve_device, seed_everything
+
+
+def run(cfg, run) -> StageResult:
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    source = run.latest_checkpoint()
+    out = run.stage_dir("sft")
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source)
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"),
+        max_steps=cfg.sft.max_steps,
+        per_device_train_batch_size=cfg.sft.batch_size,
+        learning_rate=cfg.sft.learning_rate,
+        lr_scheduler_type=cfg.sft.lr_scheduler_type,
+        warmup_steps=cfg.sft.warmup_steps,
+        max_length=cfg.sft.max_length,
+        logging_steps=cfg.sft.logging_steps,
+        save_strategy="no",
+        report_to=tracking.report_to(cfg),
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_num_workers=0,
+        **precision_args(device),
+    )
+    with tracking.stage_run(cfg, run, "sft"):
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=sft_dataset(cfg.data, cfg.seed), processing_class=tokenizer
+        )
+        result = trainer.train()
+    model_dir = out / "model"
+    # SFTTrainer switches router logits on for its aux loss; saved that way, HF generate would crash.
+    model.config.output_router_logits = False
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(model_dir)
+    tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "mean_token_accuracy"], "SFT")
+    return StageResult(
+        checkpoint=str(model_dir),
+        metrics={"train_loss": result.training_loss, "steps": result.global_step},
+    )

@@ -1,0 +1,79 @@
+"""Weights & Biases runs (offline by default) and the PNG plots saved in the run dir."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def report_to(cfg) -> list[str]:
+    """What TRL's ``report_to`` should be for ``cfg.logger``."""
+    return ["wandb"] if cfg.logger.name == "wandb" else []
+
+
+@contextlib.contextmanager
+def stage_run(cfg, run, stage: str):
+    """One W&B run per stage, grouped by pipeline run; TRL's W&B callback logs into it."""
+    if cfg.logger.name != "wandb":
+        yield None
+        return
+    import wandb
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    wandb_run = wandb.init(
+        project=cfg.logger.project,
+        entity=cfg.logger.entity,
+        mode=cfg.logger.mode,
+        dir=str(run.dir),
+        group=run.id,
+        name=f"{run.id}-{stage}",
+        job_type=stage,
+        config={"stage": stage, "seed": cfg.seed},
+        reinit="finish_previous",
+    )
+    try:
+        yield wandb_run
+    finally:
+        wandb_run.finish()
+
+
+def plot_training_curves(log_history: list[dict], path: Path, keys: list[str], title: str) -> Path | None:
+    """Line plot of the given logged metrics over training steps (reward curves, losses)."""
+    series = {k: [(h["step"], h[k]) for h in log_history if k in h and "step" in h] for k in keys}
+    series = {k: v for k, v in series.items() if v}
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, points in series.items():
+        ax.plot(*zip(*points), label=key)
+    ax.set_xlabel("step")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_accuracy(accuracies: dict[str, dict[str, float]], path: Path) -> Path:
+    """Grouped bars: each checkpoint's held-out accuracy under each decoding."""
+    labels = list(accuracies)
+    metrics = sorted({m for values in accuracies.values() for m in values})
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.8 / max(len(metrics), 1)
+    for i, metric in enumerate(metrics):
+        ax.bar([x + i * width for x in range(len(labels))], [accuracies[l].get(metric, 0) for l in labels], width, label=metric)
+    ax.set_xticks([x + width * (len(metrics) - 1) / 2 for x in range(len(labels))], labels)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("held-out accuracy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
