@@ -5,6 +5,12 @@ one arithmetic step per sentence. The chain-of-thought target writes each step o
 (``<think>7+5=12 12-3=9</think><answer>9</answer>``) so the cold-start SFT has something to imitate and
 GRPO has a verifiable answer to reward.
 
+The cold-start demonstrations come from a deliberately imperfect *teacher*: on problems of at least
+``shortcut_min_steps`` steps it stops one step early with probability ``shortcut_rate`` and answers the
+intermediate value, as distilled chain-of-thought data often cuts corners. Supervised warmup imitates the
+shortcut; a reward on the final answer can teach the policy to finish every problem. With
+``shortcut_rate=0`` the demonstrations are perfect and SFT alone saturates the task.
+
 Splits are decided by a hash of the problem's arithmetic (start value and operations), not of its wording,
 so the same computation phrased differently can never sit in both train and test.
 """
@@ -36,6 +42,8 @@ class ArithmeticConfig:
     max_value: int = 99
     ops: list[str] = field(default_factory=lambda: ["+", "-"])
     test_fraction: float = 0.1
+    shortcut_rate: float = 0.0
+    shortcut_min_steps: int = 3
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.ops) - set(OPERATIONS))
@@ -45,19 +53,36 @@ class ArithmeticConfig:
             raise ValueError("data.arithmetic: need 1 <= min_steps <= max_steps")
         if not 0 < self.test_fraction < 1:
             raise ValueError("data.arithmetic.test_fraction: must be between 0 and 1")
+        if not 0 <= self.shortcut_rate <= 1:
+            raise ValueError("data.arithmetic.shortcut_rate: must be between 0 and 1")
 
 
 @dataclass(frozen=True)
 class Problem:
     question: str
-    thought: str
-    answer: int
+    steps: tuple[str, ...]
+    values: tuple[int, ...]
     signature: str
 
     @property
+    def answer(self) -> int:
+        return self.values[-1]
+
+    @property
     def completion(self) -> str:
-        """The target the model should produce, in the product's output format."""
-        return f"<think>{self.thought}</think><answer>{self.answer}</answer>"
+        """The correct target, in the product's output format."""
+        return format_completion(self.steps, self.answer)
+
+
+def format_completion(steps, answer) -> str:
+    return f"<think>{' '.join(steps)}</think><answer>{answer}</answer>"
+
+
+def teacher_completion(problem: Problem, rng: random.Random, cfg: "ArithmeticConfig") -> str:
+    """The cold-start teacher's demonstration: correct, or (at ``shortcut_rate``) one step short."""
+    if len(problem.steps) >= cfg.shortcut_min_steps and rng.random() < cfg.shortcut_rate:
+        return format_completion(problem.steps[:-1], problem.values[-2])
+    return problem.completion
 
 
 def split_of(signature: str, test_fraction: float) -> str:
@@ -71,16 +96,17 @@ def sample_problem(rng: random.Random, cfg: ArithmeticConfig) -> Problem:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
     value = rng.randint(1, cfg.max_start)
     sentences = [f"{name} has {value} {item}."]
-    steps, signature = [], [str(value)]
+    steps, values, signature = [], [value], [str(value)]
     for _ in range(rng.randint(cfg.min_steps, cfg.max_steps)):
         op, n = _valid_step(rng, cfg, value)
         result = value + n if op == "+" else value - n if op == "-" else value * n
         sentences.append(f"{name} {rng.choice(OPERATIONS[op]).format(n=n)}.")
         steps.append(f"{value}{op}{n}={result}")
         signature.append(f"{op}{n}")
+        values.append(result)
         value = result
     sentences.append(f"How many {item} now?")
-    return Problem(" ".join(sentences), " ".join(steps), value, " ".join(signature))
+    return Problem(" ".join(sentences), tuple(steps), tuple(values), " ".join(signature))
 
 
 def _valid_step(rng: random.Random, cfg: ArithmeticConfig, value: int) -> tuple[str, int]:

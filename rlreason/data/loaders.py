@@ -9,6 +9,7 @@ Every stage sees the same three shapes, whatever the source:
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from datasets import Dataset, load_dataset
@@ -58,19 +59,21 @@ def _user_split(cfg, split: str) -> Dataset:
 
 
 def _to_rows(cfg, dataset: Dataset) -> Dataset:
-    def convert(row):
-        prompt = row[cfg.prompt_column]
-        return {"prompt": _user(prompt) if isinstance(prompt, str) else prompt, "answer": str(row[cfg.answer_column])}
-
-    return dataset.map(convert, remove_columns=dataset.column_names)
+    prompts = [_user(p) if isinstance(p, str) else p for p in dataset[cfg.prompt_column]]
+    # Answers are compared as text (math-verify parses them), whatever type the file stored.
+    return Dataset.from_dict({"prompt": prompts, "answer": [str(a) for a in dataset[cfg.answer_column]]})
 
 
 def sft_dataset(cfg, seed: int) -> Dataset:
     """Cold-start chain-of-thought demonstrations."""
     if cfg.source.value == "arithmetic":
         problems = arithmetic.generate(cfg.arithmetic, "train", cfg.sft_size, seed)
+        teacher = random.Random(f"{seed}-teacher")
         return Dataset.from_list(
-            [{"prompt": _user(p.question), "completion": _assistant(p.completion)} for p in problems]
+            [
+                {"prompt": _user(p.question), "completion": _assistant(arithmetic.teacher_completion(p, teacher, cfg.arithmetic))}
+                for p in problems
+            ]
         )
     dataset = _user_split(cfg, "train")
     if cfg.completion_column not in dataset.column_names:
@@ -95,7 +98,7 @@ def grpo_dataset(cfg, seed: int) -> Dataset:
     return _to_rows(cfg, _user_split(cfg, "train"))
 
 
-def test_dataset(cfg, seed: int) -> Dataset:
+def eval_dataset(cfg, seed: int) -> Dataset:
     """Held-out problems; for the synthetic task, disjoint from every training split by construction."""
     if cfg.source.value == "arithmetic":
         problems = arithmetic.generate(cfg.arithmetic, "test", cfg.test_size, seed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from rlreason import tracking
-from rlreason.data.loaders import test_dataset
+from rlreason.data.loaders import eval_dataset
 from rlreason.evals import reasoning
 from rlreason.evals.generation import load_for_generation
 from rlreason.pipeline import StageResult
@@ -21,7 +21,7 @@ from rlreason.runtime import resolve_device, seed_everything
 def run(cfg, run) -> StageResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    dataset = test_dataset(cfg.data, cfg.seed)
+    dataset = eval_dataset(cfg.data, cfg.seed)
     out = run.stage_dir("eval")
     with tracking.stage_run(cfg, run, "eval") as wandb_run:
         for label, checkpoint in run.checkpoints().items():

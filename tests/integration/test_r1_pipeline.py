@@ -1,0 +1,132 @@
+"""The real pipeline (init → sft → grpo → eval) on a tiny budget, through the ``rlreason`` command."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+pytestmark = pytest.mark.integration
+
+TINY = [
+    "sft.max_steps=12",
+    "sft.logging_steps=4",
+    "grpo.max_steps=4",
+    "grpo.prompts_per_step=2",
+    "grpo.num_generations=4",
+    "grpo.max_completion_length=24",
+    "grpo.logging_steps=1",
+    "grpo.save_steps=2",
+    "data.sft_size=128",
+    "data.grpo_size=64",
+    "data.test_size=16",
+    "eval.num_samples=2",
+    "eval.max_new_tokens=24",
+    "model.tiny_moe.tokenizer_corpus_size=300",
+]
+
+
+def rlreason(run_dir: Path, *overrides: str, **popen) -> subprocess.Popen:
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rlreason", f"run_dir={run_dir}", *TINY, *overrides],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **popen,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 600) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    return output
+
+
+@pytest.fixture(scope="module")
+def completed_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("r1")
+    process = rlreason(run_dir)
+    output = finish(process)
+    assert process.returncode == 0, output[-4000:]
+    return run_dir, output
+
+
+def test_summary_follows_the_contract(completed_run):
+    run_dir, output = completed_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary) == {"stages", "evals", "gates"}
+    assert list(summary["stages"]) == ["init", "sft", "grpo", "eval"]
+    for name, entry in summary["stages"].items():
+        assert set(entry) == {"status", "seconds", "checkpoint", "metrics"}
+        assert entry["status"] == "completed" and entry["seconds"] > 0
+    assert summary["stages"]["eval"]["checkpoint"] is None
+    assert set(summary["evals"]) == {"init", "sft", "grpo"}
+    for scores in summary["evals"].values():
+        assert 0.0 <= scores["reasoning"]["accuracy"] <= 1.0
+        assert scores["reasoning"]["num_problems"] == 16
+    assert summary["stages"]["grpo"]["metrics"]["steps"] == 4
+    assert f"summary: {run_dir / 'summary.json'}" in output
+    assert "checkpoint   suite" in output
+
+
+def test_every_checkpoint_loads_with_transformers(completed_run):
+    run_dir, _ = completed_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for name in ("init", "sft", "grpo"):
+        path = summary["stages"][name]["checkpoint"]
+        AutoTokenizer.from_pretrained(path)
+        assert AutoModelForCausalLM.from_pretrained(path).config.num_experts == 8
+
+
+def test_sft_moves_the_policy_towards_the_format(completed_run):
+    run_dir, _ = completed_run
+    evals = json.loads((run_dir / "summary.json").read_text())["evals"]
+    assert evals["init"]["reasoning"]["format_rate"] < evals["sft"]["reasoning"]["format_rate"]
+
+
+def test_plots_and_offline_wandb_runs_are_written(completed_run):
+    run_dir, _ = completed_run
+    for png in ("sft/loss.png", "grpo/rewards.png", "eval/accuracy.png"):
+        assert (run_dir / png).stat().st_size > 1000, png
+    offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 3  # one per stage that trains or evaluates: sft, grpo, eval
+
+
+def test_rerunning_a_completed_run_skips_every_stage(completed_run):
+    run_dir, _ = completed_run
+    before = json.loads((run_dir / "summary.json").read_text())
+    process = rlreason(run_dir)
+    output = finish(process)
+    assert process.returncode == 0, output[-4000:]
+    assert output.count("already completed") == 4
+    assert json.loads((run_dir / "summary.json").read_text())["stages"] == before["stages"]
+
+
+def test_interrupted_grpo_resumes_from_its_checkpoint(tmp_path):
+    overrides = ("grpo.max_steps=60", "logger=none")
+    process = rlreason(tmp_path, *overrides)
+    checkpoint = tmp_path / "grpo" / "checkpoints" / "checkpoint-2"
+    deadline = time.time() + 600
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    assert checkpoint.exists(), finish(process)[-4000:]
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    output = finish(process)
+    assert process.returncode == 130, output[-4000:]
+    assert "re-run with run_dir=" in output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stages"]["grpo"]["status"] == "failed"
+    sft_seconds = summary["stages"]["sft"]["seconds"]
+    saved = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "grpo" / "checkpoints").glob("checkpoint-*"))
+    assert saved and saved[-1] < 60
+
+    process = rlreason(tmp_path, *overrides)
+    output = finish(process)
+    assert process.returncode == 0, output[-4000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    grpo = summary["stages"]["grpo"]
+    assert grpo["status"] == "completed" and grpo["metrics"]["steps"] == 60
+    assert grpo["metrics"]["resumed_from"].endswith(f"checkpoint-{saved[-1]}")
+    assert summary["stages"]["sft"]["seconds"] == sft_seconds  # not trained again

@@ -1,0 +1,45 @@
+"""Config errors: one line naming the key and what is allowed, exit code 2, before anything runs."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rlreason.cli import CONFIG_MODULE
+from rlreason.validation import ConfigError, validate
+
+
+def test_defaults_compose_into_the_default_pipeline():
+    cfg = validate(CONFIG_MODULE, [])
+    assert list(cfg.pipeline.stages) == ["init", "sft", "grpo", "eval"]
+    assert cfg.model.name == "tiny_moe" and cfg.logger.mode == "offline"
+    assert [r.fn for r in cfg.reward.functions] == ["accuracy", "format"]
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("grpo.lr=1", "grpo.lr: unknown key; allowed keys here: max_steps, learning_rate"),
+        ("grpo.loss_type=ppo", "grpo.loss_type: Invalid value 'ppo', expected one of [grpo, dr_grpo, dapo"),
+        ("sft.max_steps=many", "sft.max_steps: Value 'many' of type 'str' could not be converted to Integer"),
+        ("model=gpt5", "model=gpt5: no such option in conf/model/; allowed: pretrained, tiny_moe"),
+        ("reward.on_error=ignore", "reward.on_error: got 'ignore'; allowed: 'raise', 'none'"),
+        ("pipeline.stages=[init,dpo]", "pipeline.stages: unknown stage(s) ['dpo']"),
+        ("data.arithmetic.ops=[/]", "data.arithmetic.ops: unknown or empty ['/']"),
+        ("logger.name=mlflow", "logger.name: got 'mlflow'; allowed: 'wandb', 'none'"),
+    ],
+)
+def test_bad_overrides_are_explained_in_one_line(override, expected):
+    with pytest.raises(ConfigError) as error:
+        validate(CONFIG_MODULE, [override])
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_the_command_exits_2_with_one_line_on_stderr():
+    result = subprocess.run(
+        [sys.executable, "-m", "rlreason", "grpo.beta=lots"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("rlreason: config error: grpo.beta:")
+    assert "Traceback" not in result.stderr
