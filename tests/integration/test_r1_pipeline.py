@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 pytestmark = pytest.mark.integration
@@ -130,3 +131,14 @@ def test_interrupted_grpo_resumes_from_its_checkpoint(tmp_path):
     assert grpo["status"] == "completed" and grpo["metrics"]["steps"] == 60
     assert grpo["metrics"]["resumed_from"].endswith(f"checkpoint-{saved[-1]}")
     assert summary["stages"]["sft"]["seconds"] == sft_seconds  # not trained again
+
+
+def test_same_seed_same_weights(completed_run, tmp_path):
+    """Tiny CPU runs are reproducible: a second run with the same seed trains the same SFT weights."""
+    run_dir, _ = completed_run
+    process = rlreason(tmp_path, "logger=none", "pipeline.stages=[init,sft]")
+    output = finish(process)
+    assert process.returncode == 0, output[-4000:]
+    first = AutoModelForCausalLM.from_pretrained(run_dir / "sft" / "model").state_dict()
+    second = AutoModelForCausalLM.from_pretrained(tmp_path / "sft" / "model").state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
