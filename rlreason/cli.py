@@ -47,8 +47,10 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    overrides = [a for a in sys.argv[1:] if not a.startswith("-") and not a.startswith("hydra")]
-    if not any(a in ("--help", "-h", "--hydra-help", "--info") or a.startswith("--cfg") for a in sys.argv[1:]):
+    args = sys.argv[1:]
+    overrides = [a for a in args if not a.startswith("-") and not a.startswith("hydra")]
+    # A sweep (-m seed=0,1,2) is validated by Hydra job by job; so are --help and --cfg requests.
+    if not any(a.startswith("-") for a in args):
         try:
             validate(CONFIG_MODULE, overrides)
         except ConfigError as error:
