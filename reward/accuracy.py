@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
 from rlreason.reward.parsing import completion_text, extract_answer
 
 _CONFIGS = [ExprExtractionConfig(), LatexExtractionConfig()]
+# Timeouts are disabled on purpose (see is_correct); math-verify would warn about it on every call.
+logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 
 def is_correct(prediction: str | None, gold: str) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 
 # Quiet, offline-friendly defaults; a user's own environment wins.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+# TRL 1.16 warns on every import that vLLM 0.32 is past its tested range; said once in the README is enough.
+warnings.filterwarnings("ignore", message="TRL currently supports vLLM versions")
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402

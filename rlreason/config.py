@@ -58,7 +58,8 @@ class DataConfig:
 
     source: DataSource = DataSource.arithmetic
     arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)
-    sft_size: int = 2000
+    # Rows per stage. The synthetic task generates exactly this many; file/hub sources keep the first N (0: all).
+    sft_size: int = 4000
     grpo_size: int = 4000
     test_size: int = 300
     # source=file: jsonl/parquet files; source=hub: a `datasets.load_dataset` name or local dataset folder

@@ -58,6 +58,11 @@ def _user_split(cfg, split: str) -> Dataset:
     return dataset
 
 
+def _first(dataset: Dataset, size: int) -> Dataset:
+    """The first ``size`` rows of a user dataset; 0 keeps them all."""
+    return dataset.select(range(min(size, dataset.num_rows))) if size > 0 else dataset
+
+
 def _to_rows(cfg, dataset: Dataset) -> Dataset:
     prompts = [_user(p) if isinstance(p, str) else p for p in dataset[cfg.prompt_column]]
     # Answers are compared as text (math-verify parses them), whatever type the file stored.
@@ -75,7 +80,7 @@ def sft_dataset(cfg, seed: int) -> Dataset:
                 for p in problems
             ]
         )
-    dataset = _user_split(cfg, "train")
+    dataset = _first(_user_split(cfg, "train"), cfg.sft_size)
     if cfg.completion_column not in dataset.column_names:
         raise ValueError(f"SFT needs a {cfg.completion_column!r} column (data.completion_column)")
 
@@ -95,7 +100,7 @@ def grpo_dataset(cfg, seed: int) -> Dataset:
         # A different seed stream from SFT's, so RL also sees prompts the cold start never showed.
         problems = arithmetic.generate(cfg.arithmetic, "train", cfg.grpo_size, seed + 1_000_003)
         return Dataset.from_list([{"prompt": _user(p.question), "answer": str(p.answer)} for p in problems])
-    return _to_rows(cfg, _user_split(cfg, "train"))
+    return _to_rows(cfg, _first(_user_split(cfg, "train"), cfg.grpo_size))
 
 
 def eval_dataset(cfg, seed: int) -> Dataset:
@@ -103,5 +108,4 @@ def eval_dataset(cfg, seed: int) -> Dataset:
     if cfg.source.value == "arithmetic":
         problems = arithmetic.generate(cfg.arithmetic, "test", cfg.test_size, seed)
         return Dataset.from_list([{"prompt": _user(p.question), "answer": str(p.answer)} for p in problems])
-    rows = _to_rows(cfg, _user_split(cfg, "test"))
-    return rows.select(range(min(cfg.test_size, rows.num_rows)))
+    return _to_rows(cfg, _first(_user_split(cfg, "test"), cfg.test_size))

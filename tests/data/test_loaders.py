@@ -75,3 +75,10 @@ def test_synthetic_sft_uses_the_teacher_and_rl_prompts_differ_from_sft():
     assert long and all(r["completion"][0]["content"].count("=") == 2 for r in long)
     assert {r["prompt"][0]["content"] for r in sft} != {r["prompt"][0]["content"] for r in grpo}
     assert set(eval_dataset(cfg, seed=0).column_names) == {"prompt", "answer"}
+
+
+def test_sizes_keep_the_first_rows_of_user_data_and_zero_keeps_all(tmp_path):
+    path = _jsonl(tmp_path / "t.jsonl", ROWS)
+    cfg = DataConfig(source=DataSource.file, train_file=path, test_file=path, grpo_size=1, test_size=0)
+    assert grpo_dataset(cfg, seed=0)["answer"] == ["5"]
+    assert eval_dataset(cfg, seed=0).num_rows == 2

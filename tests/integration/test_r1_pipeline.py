@@ -15,7 +15,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 pytestmark = pytest.mark.integration
 
 TINY = [
-    "sft.max_steps=12",
+    "sft.max_steps=60",
+    "sft.warmup_steps=5",
     "sft.logging_steps=4",
     "grpo.max_steps=4",
     "grpo.prompts_per_step=2",
