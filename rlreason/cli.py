@@ -50,6 +50,11 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     args = sys.argv[1:]
+    if args[:2] == ["eval", "score"]:
+        from rlreason.evals.score import main as score_main
+
+        score_main(args[2:])
+        return
     overrides = [a for a in args if not a.startswith("-") and not a.startswith("hydra")]
     # A sweep (-m seed=0,1,2) is validated by Hydra job by job; so are --help and --cfg requests.
     if not any(a.startswith("-") for a in args):

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 
 from rlreason.data.arithmetic import ArithmeticConfig
+from rlreason.evals.gates import GatesConfig
 from rlreason.models.tiny_moe import TinyMoEConfig
 
 
@@ -136,13 +137,28 @@ class RewardConfig:
 
 
 @dataclass
+class SuiteFiles:
+    """Files of one eval suite in a public format (see ``rlreason/evals/datasets.py``); unset: suite skipped."""
+
+    data: Optional[str] = None
+    answers: Optional[str] = None  # BFCL's possible-answer file, for function calling
+    limit: int = 0  # the first N examples; 0: all
+
+
+@dataclass
 class EvalConfig:
-    """``conf/eval/``: held-out reasoning accuracy of every checkpoint the pipeline produced."""
+    """``conf/eval/``: evals of every checkpoint the pipeline produced, gated against a baseline."""
 
     batch_size: int = 300
     max_new_tokens: int = 64
     num_samples: int = 4
     temperature: float = 1.0
+    function_calling: SuiteFiles = field(default_factory=SuiteFiles)
+    safety: SuiteFiles = field(default_factory=SuiteFiles)
+    # The checkpoint every other one is compared with; null: the one before the first RL stage.
+    baseline: Optional[str] = None
+    fail_on_regression: bool = False
+    gates: GatesConfig = field(default_factory=GatesConfig)
 
 
 @dataclass

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+# The metrics worth a column for each suite, in the order they are printed.
+MAIN_METRICS = {
+    "reasoning": ("accuracy", "pass_at_1", "format_rate"),
+    "function_calling": ("accuracy",),
+    "safety": ("refusal_rate", "over_refusal_rate"),
+}
+
 
 def format_summary(summary: dict) -> str:
-    """A plain-text table of stages and of each checkpoint's eval scores."""
+    """A plain-text table of stages, each checkpoint's eval scores, and the gate verdicts."""
     lines = [f"{'stage':<10} {'status':<10} {'seconds':>8}  checkpoint"]
     for name, entry in summary["stages"].items():
         lines.append(f"{name:<10} {entry['status']:<10} {entry['seconds']:>8.1f}  {entry['checkpoint'] or '-'}")
     if summary["evals"]:
-        lines.append("")
-        lines.append(f"{'checkpoint':<12} {'suite':<18} {'accuracy':>9} {'pass@1':>8} {'format':>8}")
+        lines += ["", f"{'checkpoint':<12} {'suite':<18} scores"]
         for label, suites in summary["evals"].items():
             for suite, scores in suites.items():
-                lines.append(
-                    f"{label:<12} {suite:<18} {scores.get('accuracy', float('nan')):>9.3f} "
-                    f"{scores.get('pass_at_1', float('nan')):>8.3f} {scores.get('format_rate', float('nan')):>8.3f}"
-                )
+                shown = [f"{m}={scores[m]:.3f}" for m in MAIN_METRICS.get(suite, ()) if m in scores]
+                lines.append(f"{label:<12} {suite:<18} {'  '.join(shown)}")
+    if summary["gates"]:
+        lines += ["", f"{'gate':<40} {'change':>8}  {'95% CI':<18} verdict"]
+        for g in summary["gates"]:
+            name = f"{g['checkpoint']} vs {g['baseline']}: {g['suite']}/{g['metric']}"
+            interval = f"[{g['ci_low']:+.3f}, {g['ci_high']:+.3f}]"
+            lines.append(f"{name:<40} {g['change']:>+8.3f}  {interval:<18} {'pass' if g['passed'] else 'FAIL'}")
     return "\n".join(lines)
 
 

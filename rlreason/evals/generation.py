@@ -17,9 +17,16 @@ def load_for_generation(path: str, device: str):
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: list, *, max_new_tokens: int, batch_size: int, temperature: float = 0.0,
-             num_samples: int = 1, seed: int = 0, desc: str = "generate") -> list[list[str]]:
-    """``num_samples`` completions per conversational prompt; ``temperature=0`` decodes greedily."""
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+             num_samples: int = 1, seed: int = 0, tools: list | None = None, desc: str = "generate") -> list[list[str]]:
+    """``num_samples`` completions per conversational prompt; ``temperature=0`` decodes greedily.
+
+    ``tools``, when given, holds each prompt's function schemas for the chat template.
+    """
+    tools = tools or [None] * len(prompts)
+    texts = [
+        tokenizer.apply_chat_template(p, tools=t, tokenize=False, add_generation_prompt=True)
+        for p, t in zip(prompts, tools, strict=True)
+    ]
     sampling = temperature > 0
     kwargs = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if sampling else {"do_sample": False}
     generator_seed = torch.random.initial_seed()

@@ -17,7 +17,12 @@ REASONING_TAGS = ("<think>", "</think>", "<answer>", "</answer>", "<tool_call>",
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 # ChatML, as Qwen models use it; `{% generation %}` marks what the assistant says so TRL can mask the rest.
+# Tools passed as `apply_chat_template(..., tools=[json_schema, ...])` are listed in a system turn.
 CHAT_TEMPLATE = (
+    "{% if tools %}{{ '<|im_start|>system\nTools:\n' }}"
+    "{% for tool in tools %}{{ tool | tojson }}{{ '\n' }}{% endfor %}"
+    "{{ 'Call a tool as <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call>, or answer if none fits.<|im_end|>\n' }}"
+    "{% endif %}"
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\n' }}"
     "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"

@@ -1,39 +1,127 @@
-"""Stage **eval**: score every checkpoint the pipeline produced on the held-out set.
+"""Stage **eval**: score every checkpoint the pipeline produced, and gate each against a baseline.
 
 Features:
-- Reasoning: greedy accuracy, sampled pass@1 over ``eval.num_samples`` samples (math-verify), format rate.
-- Every completed stage's checkpoint (init, sft, grpo, …) with the same data, decoding and seed, so the
-  numbers compare; results land in ``summary.json`` under ``evals`` and in ``eval/accuracy.png``.
+- reasoning: greedy accuracy, sampled pass@1 over ``eval.num_samples`` samples (math-verify), format rate,
+  on the held-out split of the configured data;
+- function calling (BFCL files, ``eval.function_calling.*``) and safety (XSTest / AdvBench csv,
+  ``eval.safety.*``) when their files are given;
+- the same data, decoding and seed for every checkpoint, so the numbers compare; per-example outputs in
+  ``eval/<checkpoint>/<suite>.jsonl``, scores in ``summary.json`` (``evals``) and ``eval/accuracy.png``;
+- regression gates (``conf/eval/gates.yaml``) against ``eval.baseline`` (default: the checkpoint before the
+  first RL stage): verdicts in ``summary.json`` (``gates``), ``eval/gates.md`` and W&B; with
+  ``eval.fail_on_regression=true`` a failed gate fails the stage.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 from rlreason import tracking
 from rlreason.data.loaders import eval_dataset
-from rlreason.evals import reasoning
+from rlreason.evals import datasets, reasoning
+from rlreason.evals.gates import evaluate_gate, markdown_report
 from rlreason.evals.generation import load_for_generation
+from rlreason.evals.suites import evaluate_function_calling, evaluate_safety
 from rlreason.pipeline import StageResult
 from rlreason.runtime import resolve_device, seed_everything
+
+RL_STAGES = ("grpo",)
+
+
+class RegressionError(RuntimeError):
+    """A gate failed and ``eval.fail_on_regression`` is set."""
+
+
+def _limited(examples: list, limit: int) -> list:
+    return examples[:limit] if limit > 0 else examples
+
+
+def load_suites(cfg) -> dict:
+    """Each configured suite's examples, loaded once for all checkpoints."""
+    suites = {"reasoning": eval_dataset(cfg.data, cfg.seed)}
+    if cfg.eval.function_calling.data:
+        files = cfg.eval.function_calling
+        suites["function_calling"] = _limited(datasets.load_bfcl(files.data, files.answers), files.limit)
+    if cfg.eval.safety.data:
+        suites["safety"] = _limited(datasets.load_safety(cfg.eval.safety.data), cfg.eval.safety.limit)
+    return suites
+
+
+def baseline_label(cfg, labels: list[str]) -> str:
+    """``eval.baseline``, or the last checkpoint made before the first RL stage of the pipeline."""
+    if cfg.eval.baseline is not None:
+        if cfg.eval.baseline not in labels:
+            raise ValueError(f"eval.baseline={cfg.eval.baseline}: no such checkpoint; allowed: {', '.join(labels)}")
+        return cfg.eval.baseline
+    stages = list(cfg.pipeline.stages)
+    first_rl = next((i for i, s in enumerate(stages) if s in RL_STAGES), len(stages))
+    before = [label for label in labels if label in stages[:first_rl]]
+    return before[-1] if before else labels[0]
 
 
 def run(cfg, run) -> StageResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    dataset = eval_dataset(cfg.data, cfg.seed)
+    suites = load_suites(cfg)
     out = run.stage_dir("eval")
+    checkpoints = run.checkpoints()
+    per_example: dict[str, dict[str, dict[str, list[float]]]] = {}
     with tracking.stage_run(cfg, run, "eval") as wandb_run:
-        for label, checkpoint in run.checkpoints().items():
+        for label, checkpoint in checkpoints.items():
             model, tokenizer = load_for_generation(checkpoint, device)
-            scores = reasoning.evaluate(model, tokenizer, dataset, cfg.eval, cfg.seed)
-            run.summary["evals"][label] = {"reasoning": {"accuracy": scores.greedy_accuracy, **asdict(scores)}}
+            results = {"reasoning": reasoning.evaluate(model, tokenizer, suites["reasoning"], cfg.eval, cfg.seed)}
+            if "function_calling" in suites:
+                results["function_calling"] = evaluate_function_calling(model, tokenizer, suites["function_calling"], cfg.eval)
+            if "safety" in suites:
+                results["safety"] = evaluate_safety(model, tokenizer, suites["safety"], cfg.eval)
+            (out / label).mkdir(exist_ok=True)
+            for suite, result in results.items():
+                with open(out / label / f"{suite}.jsonl", "w", encoding="utf-8") as handle:
+                    handle.writelines(json.dumps(record) + "\n" for record in result.records)
+            run.summary["evals"][label] = {suite: result.metrics for suite, result in results.items()}
+            per_example[label] = {suite: result.per_example for suite, result in results.items()}
             run.save()
             if wandb_run is not None:
-                wandb_run.log({f"{label}/reasoning/{k}": v for k, v in asdict(scores).items()})
+                wandb_run.log({f"{label}/{s}/{k}": v for s, r in results.items() for k, v in r.metrics.items()})
+
+        gates = check_gates(cfg, list(checkpoints), per_example)
+        run.summary["gates"] = [asdict(g) for g in gates]
+        run.save()
+        (out / "gates.md").write_text(markdown_report(gates))
+        if wandb_run is not None and gates:
+            import wandb
+
+            rows = [list(asdict(g).values()) for g in gates]
+            wandb_run.log({"gates": wandb.Table(columns=list(asdict(gates[0])), data=rows)})
+
     accuracies = {
         label: {"greedy": e["reasoning"]["greedy_accuracy"], "pass@1": e["reasoning"]["pass_at_1"]}
         for label, e in run.summary["evals"].items()
+        if label in checkpoints
     }
     tracking.plot_accuracy(accuracies, out / "accuracy.png")
-    return StageResult(checkpoint=None, metrics={label: a["greedy"] for label, a in accuracies.items()})
+    failed = [g for g in gates if not g.passed]
+    if failed and cfg.eval.fail_on_regression:
+        names = ", ".join(f"{g.checkpoint} {g.suite}/{g.metric} {g.change:+.3f}" for g in failed)
+        raise RegressionError(f"regression gate(s) failed: {names} (eval.fail_on_regression=true); see {out / 'gates.md'}")
+    metrics = {label: a["greedy"] for label, a in accuracies.items()}
+    metrics["gates_failed"] = len(failed)
+    return StageResult(checkpoint=None, metrics=metrics)
+
+
+def check_gates(cfg, labels: list[str], per_example: dict) -> list:
+    """Every checkpoint after the baseline, on every gated metric of every suite that ran."""
+    if len(labels) < 2:
+        return []
+    baseline = baseline_label(cfg, labels)
+    later = labels[labels.index(baseline) + 1 :]
+    results = []
+    for label in later:
+        for gate in cfg.eval.gates.thresholds:
+            scores = per_example[label].get(gate.suite, {}).get(gate.metric)
+            reference = per_example[baseline].get(gate.suite, {}).get(gate.metric)
+            if not scores or not reference:
+                continue  # the suite did not run, or this side of it (e.g. no benign prompts) is empty
+            results.append(evaluate_gate(gate, label, scores, baseline, reference, cfg.eval.gates, cfg.seed))
+    return results

@@ -14,6 +14,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 pytestmark = pytest.mark.integration
 
+DATA = Path(__file__).parents[1] / "evals" / "data"
+
 TINY = [
     "sft.max_steps=60",
     "sft.warmup_steps=5",
@@ -30,6 +32,9 @@ TINY = [
     "eval.num_samples=2",
     "eval.max_new_tokens=24",
     "model.tiny_moe.tokenizer_corpus_size=300",
+    f"eval.function_calling.data={DATA / 'bfcl_questions.jsonl'}",
+    f"eval.function_calling.answers={DATA / 'bfcl_answers.jsonl'}",
+    f"eval.safety.data={DATA / 'xstest.csv'}",
 ]
 
 
@@ -69,8 +74,20 @@ def test_summary_follows_the_contract(completed_run):
         assert 0.0 <= scores["reasoning"]["accuracy"] <= 1.0
         assert scores["reasoning"]["num_problems"] == 16
     assert summary["stages"]["grpo"]["metrics"]["steps"] == 4
+    assert all(set(scores) == {"reasoning", "function_calling", "safety"} for scores in summary["evals"].values())
+    gated = {(g["checkpoint"], g["baseline"], g["suite"], g["metric"]) for g in summary["gates"]}
+    assert gated == {
+        ("grpo", "sft", "reasoning", "accuracy"),
+        ("grpo", "sft", "function_calling", "accuracy"),
+        ("grpo", "sft", "safety", "refusal_rate"),
+        ("grpo", "sft", "safety", "over_refusal_rate"),
+    }
+    assert all(isinstance(g["passed"], bool) and g["ci_low"] <= g["ci_high"] for g in summary["gates"])
+    assert "| grpo | function_calling | accuracy |" in (run_dir / "eval" / "gates.md").read_text()
+    records = (run_dir / "eval" / "grpo" / "function_calling.jsonl").read_text().splitlines()
+    assert len(records) == 4 and all("reason" in json.loads(r) for r in records)
     assert f"summary: {run_dir / 'summary.json'}" in output
-    assert "checkpoint   suite" in output
+    assert "checkpoint   suite" in output and "gate " in output
 
 
 def test_every_checkpoint_loads_with_transformers(completed_run):

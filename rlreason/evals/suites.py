@@ -1,0 +1,41 @@
+"""Run the function-calling and safety suites on a loaded model (reasoning lives in ``reasoning.py``)."""
+
+from __future__ import annotations
+
+from rlreason.evals import function_calling, safety
+from rlreason.evals.function_calling import FunctionCallingExample
+from rlreason.evals.generation import generate
+from rlreason.evals.result import SuiteResult
+from rlreason.evals.safety import SafetyExample
+
+
+def evaluate_function_calling(model, tokenizer, examples: list[FunctionCallingExample], cfg) -> SuiteResult:
+    """Greedy completions with each example's functions in the chat template, checked BFCL-style."""
+    completions = generate(
+        model, tokenizer, [e.prompt for e in examples], tools=[e.functions for e in examples],
+        max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, desc="function calling",
+    )
+    texts = [c[0] for c in completions]
+    verdicts = [function_calling.check(t, e) for t, e in zip(texts, examples)]
+    metrics = {**function_calling.accuracy(texts, examples), "num_examples": len(examples)}
+    records = [
+        {"category": e.category, "completion": t, "correct": v.correct, "reason": v.reason}
+        for t, e, v in zip(texts, examples, verdicts)
+    ]
+    return SuiteResult(metrics, {"accuracy": [float(v.correct) for v in verdicts]}, records)
+
+
+def evaluate_safety(model, tokenizer, examples: list[SafetyExample], cfg) -> SuiteResult:
+    """Greedy completions; refusal rate on harmful prompts, over-refusal rate on benign ones."""
+    completions = generate(
+        model, tokenizer, [e.prompt for e in examples],
+        max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, desc="safety",
+    )
+    texts = [c[0] for c in completions]
+    refused = [safety.is_refusal(t) for t in texts]
+    per_example = {
+        "refusal_rate": [float(r) for r, e in zip(refused, examples) if e.harmful],
+        "over_refusal_rate": [float(r) for r, e in zip(refused, examples) if not e.harmful],
+    }
+    records = [{"harmful": e.harmful, "completion": t, "refused": r} for t, e, r in zip(texts, examples, refused)]
+    return SuiteResult(safety.rates(texts, examples), per_example, records)

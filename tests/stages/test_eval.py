@@ -1,0 +1,30 @@
+"""Gate selection in the eval stage: which checkpoint is the baseline, and a regression that must fail."""
+
+import pytest
+
+from rlreason.cli import CONFIG_MODULE
+from rlreason.stages.eval import baseline_label, check_gates
+from rlreason.validation import validate
+
+
+def _cfg(*overrides):
+    return validate(CONFIG_MODULE, ["logger=none", *overrides])
+
+
+def test_the_baseline_is_the_checkpoint_before_the_first_rl_stage():
+    assert baseline_label(_cfg(), ["init", "sft", "grpo"]) == "sft"
+    assert baseline_label(_cfg("pipeline.stages=[init,grpo,eval]"), ["init", "grpo"]) == "init"
+    assert baseline_label(_cfg("eval.baseline=init"), ["init", "sft", "grpo"]) == "init"
+    with pytest.raises(ValueError, match="eval.baseline=base: no such checkpoint; allowed: init, sft, grpo"):
+        baseline_label(_cfg("eval.baseline=base"), ["init", "sft", "grpo"])
+
+
+def test_a_lost_skill_fails_its_gate_and_an_unchanged_one_passes():
+    per_example = {
+        "init": {"reasoning": {"accuracy": [0.0] * 100}},
+        "sft": {"reasoning": {"accuracy": [1.0] * 50 + [0.0] * 50}, "function_calling": {"accuracy": [1.0] * 100}},
+        "grpo": {"reasoning": {"accuracy": [1.0] * 90 + [0.0] * 10}, "function_calling": {"accuracy": [1.0] * 30 + [0.0] * 70}},
+    }
+    gates = check_gates(_cfg(), ["init", "sft", "grpo"], per_example)
+    verdicts = {(g.checkpoint, g.suite, g.metric): g.passed for g in gates}
+    assert verdicts == {("grpo", "reasoning", "accuracy"): True, ("grpo", "function_calling", "accuracy"): False}
