@@ -99,12 +99,13 @@ def run_pipeline(cfg) -> Run:
     """Run ``cfg.pipeline.stages`` in ``cfg.run_dir``; returns the finished ``Run``."""
     run = Run(cfg.run_dir)
     (run.dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    for name in cfg.pipeline.stages:
+    # Import every stage up front, so a broken install fails now rather than after hours of training.
+    stages = {name: importlib.import_module(STAGES[name]) for name in cfg.pipeline.stages}
+    for name, stage in stages.items():
         if run.is_done(name):
             logger.info("stage %s: already completed in %s, skipping", name, run.dir)
             continue
         logger.info("stage %s: starting", name)
-        stage = importlib.import_module(STAGES[name])
         start = time.perf_counter()
         try:
             result = stage.run(cfg, run)

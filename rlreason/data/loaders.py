@@ -17,8 +17,9 @@ from datasets import Dataset, load_dataset
 from rlreason.data import arithmetic
 
 
-def _user(text: str) -> list[dict[str, str]]:
-    return [{"role": "user", "content": text}]
+def user_turn(prompt) -> list[dict[str, str]]:
+    """A string becomes a one-message user turn; a list of chat messages passes through unchanged."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
 
 
 def _assistant(text: str) -> list[dict[str, str]]:
@@ -64,7 +65,7 @@ def _first(dataset: Dataset, size: int) -> Dataset:
 
 
 def _to_rows(cfg, dataset: Dataset) -> Dataset:
-    prompts = [_user(p) if isinstance(p, str) else p for p in dataset[cfg.prompt_column]]
+    prompts = [user_turn(p) for p in dataset[cfg.prompt_column]]
     # Answers are compared as text (math-verify parses them), whatever type the file stored.
     return Dataset.from_dict({"prompt": prompts, "answer": [str(a) for a in dataset[cfg.answer_column]]})
 
@@ -76,7 +77,7 @@ def sft_dataset(cfg, seed: int) -> Dataset:
         teacher = random.Random(f"{seed}-teacher")
         return Dataset.from_list(
             [
-                {"prompt": _user(p.question), "completion": _assistant(arithmetic.teacher_completion(p, teacher, cfg.arithmetic))}
+                {"prompt": user_turn(p.question), "completion": _assistant(arithmetic.teacher_completion(p, teacher, cfg.arithmetic))}
                 for p in problems
             ]
         )
@@ -87,7 +88,7 @@ def sft_dataset(cfg, seed: int) -> Dataset:
     def convert(row):
         prompt, completion = row[cfg.prompt_column], row[cfg.completion_column]
         return {
-            "prompt": _user(prompt) if isinstance(prompt, str) else prompt,
+            "prompt": user_turn(prompt),
             "completion": _assistant(completion) if isinstance(completion, str) else completion,
         }
 
@@ -99,7 +100,7 @@ def grpo_dataset(cfg, seed: int) -> Dataset:
     if cfg.source.value == "arithmetic":
         # A different seed stream from SFT's, so RL also sees prompts the cold start never showed.
         problems = arithmetic.generate(cfg.arithmetic, "train", cfg.grpo_size, seed + 1_000_003)
-        return Dataset.from_list([{"prompt": _user(p.question), "answer": str(p.answer)} for p in problems])
+        return Dataset.from_list([{"prompt": user_turn(p.question), "answer": str(p.answer)} for p in problems])
     return _to_rows(cfg, _first(_user_split(cfg, "train"), cfg.grpo_size))
 
 
@@ -107,5 +108,5 @@ def eval_dataset(cfg, seed: int) -> Dataset:
     """Held-out problems; for the synthetic task, disjoint from every training split by construction."""
     if cfg.source.value == "arithmetic":
         problems = arithmetic.generate(cfg.arithmetic, "test", cfg.test_size, seed)
-        return Dataset.from_list([{"prompt": _user(p.question), "answer": str(p.answer)} for p in problems])
+        return Dataset.from_list([{"prompt": user_turn(p.question), "answer": str(p.answer)} for p in problems])
     return _to_rows(cfg, _first(_user_split(cfg, "test"), cfg.test_size))

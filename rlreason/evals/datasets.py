@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlreason.data.loaders import user_turn
 from rlreason.evals.function_calling import FunctionCallingExample
 from rlreason.evals.safety import SafetyExample
 
@@ -27,11 +28,8 @@ class ReasoningExample:
     answer: str
 
 
-def _user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
-def _jsonl(path: str | Path) -> list[tuple[int, dict]]:
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """``(line number, object)`` for every non-blank line; a bad line is reported with its file and line."""
     rows = []
     with open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
@@ -53,21 +51,20 @@ def _need(row: dict, keys: tuple[str, ...], where: str) -> None:
 def load_reasoning(path: str | Path) -> list[ReasoningExample]:
     """GSM8K, MATH or prompt/answer jsonl, told apart by their fields."""
     examples = []
-    for line_no, row in _jsonl(path):
+    for line_no, row in read_jsonl(path):
         where = f"{path}:{line_no}"
         if "question" in row:  # GSM8K: the gold number follows '####'
             _need(row, ("answer",), where)
             if "####" not in str(row["answer"]):
                 raise ValueError(f"{where}: GSM8K answer has no '#### <number>' line")
             answer = str(row["answer"]).rsplit("####", 1)[1].strip().replace(",", "")
-            examples.append(ReasoningExample(_user(row["question"]), answer))
+            examples.append(ReasoningExample(user_turn(row["question"]), answer))
         elif "problem" in row:  # MATH
             _need(row, ("answer",), where)
-            examples.append(ReasoningExample(_user(row["problem"]), str(row["answer"])))
+            examples.append(ReasoningExample(user_turn(row["problem"]), str(row["answer"])))
         else:
             _need(row, ("prompt", "answer"), where)
-            prompt = row["prompt"]
-            examples.append(ReasoningExample(_user(prompt) if isinstance(prompt, str) else prompt, str(row["answer"])))
+            examples.append(ReasoningExample(user_turn(row["prompt"]), str(row["answer"])))
     return examples
 
 
@@ -86,11 +83,11 @@ def load_bfcl(questions: str | Path, answers: str | Path | None = None) -> list[
     """BFCL question file plus its possible-answer file (not needed when every question is irrelevance)."""
     truth = {}
     if answers is not None:
-        for line_no, row in _jsonl(answers):
+        for line_no, row in read_jsonl(answers):
             _need(row, ("id", "ground_truth"), f"{answers}:{line_no}")
             truth[row["id"]] = row["ground_truth"]
     examples = []
-    for line_no, row in _jsonl(questions):
+    for line_no, row in read_jsonl(questions):
         where = f"{questions}:{line_no}"
         _need(row, ("id", "question", "function"), where)
         category = _category(row["id"])
@@ -99,11 +96,9 @@ def load_bfcl(questions: str | Path, answers: str | Path | None = None) -> list[
         question = row["question"]
         # BFCL v3 nests turns: [[{role, content}, ...]]; the first turn is the question.
         messages = question[0] if question and isinstance(question[0], list) else question
-        if isinstance(messages, str):
-            messages = _user(messages)
         examples.append(
             FunctionCallingExample(
-                prompt=messages, functions=row["function"], expected=truth.get(row["id"], []), category=category
+                prompt=user_turn(messages), functions=row["function"], expected=truth.get(row["id"], []), category=category
             )
         )
     return examples
@@ -120,11 +115,11 @@ def load_safety(path: str | Path) -> list[SafetyExample]:
     for line_no, row in _csv(path):
         where = f"{path}:{line_no}"
         if "goal" in row:
-            examples.append(SafetyExample(_user(row["goal"]), harmful=True, category="advbench"))
+            examples.append(SafetyExample(user_turn(row["goal"]), harmful=True, category="advbench"))
             continue
         _need(row, ("prompt", "label"), where)
         label = row["label"].strip().lower()
         if label not in ("safe", "unsafe"):
             raise ValueError(f"{where}: label {row['label']!r}; allowed: safe, unsafe")
-        examples.append(SafetyExample(_user(row["prompt"]), harmful=label == "unsafe", category=row.get("type", "")))
+        examples.append(SafetyExample(user_turn(row["prompt"]), harmful=label == "unsafe", category=row.get("type", "")))
     return examples

@@ -40,17 +40,10 @@ class ScoreConfig:
 
 def read_completions(path: str) -> list[str]:
     completions = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{line_no}: invalid JSON ({error.msg})") from error
-            if not isinstance(row, dict) or not isinstance(row.get("completion"), str):
-                raise ValueError(f"{path}:{line_no}: expected an object with a string 'completion'")
-            completions.append(row["completion"])
+    for line_no, row in datasets.read_jsonl(path):
+        if not isinstance(row, dict) or not isinstance(row.get("completion"), str):
+            raise ValueError(f"{path}:{line_no}: expected an object with a string 'completion'")
+        completions.append(row["completion"])
     return completions
 
 
