@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import matplotlib
+from omegaconf import OmegaConf
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -34,7 +35,7 @@ def stage_run(cfg, run, stage: str):
         group=run.id,
         name=f"{run.id}-{stage}",
         job_type=stage,
-        config={"stage": stage, "seed": cfg.seed},
+        config={"stage": stage, **OmegaConf.to_container(cfg, resolve=True)},
         reinit="finish_previous",
     )
     try:

@@ -82,7 +82,6 @@ def run(cfg, run) -> StageResult:
     if interrupt.requested:
         raise KeyboardInterrupt(f"GRPO interrupted at step {trainer.state.global_step}; re-run to resume")
     model_dir = out / "model"
-    model.config.output_router_logits = False
     trainer.save_model(str(model_dir))
     tokenizer.save_pretrained(model_dir)
     reward_keys = ["reward"] + [f"rewards/{r.name}/mean" for r in rewards]
