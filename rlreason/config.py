@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 from rlreason.data.arithmetic import ArithmeticConfig
 from rlreason.evals.gates import GatesConfig
@@ -48,8 +49,8 @@ class DataSource(str, Enum):
 class ModelConfig:
     """``conf/model/``: the policy to start from. ``path`` (any HF checkpoint) wins over ``tiny_moe``."""
 
-    name: str = "tiny_moe"
-    path: Optional[str] = None
+    # Each option of conf/model/ sets or requires it, so `model=pretrained` without a path fails at start-up.
+    path: Optional[str] = MISSING
     tiny_moe: TinyMoEConfig = field(default_factory=TinyMoEConfig)
 
 
@@ -64,9 +65,10 @@ class DataConfig:
     grpo_size: int = 4000
     test_size: int = 300
     # source=file: jsonl/parquet files; source=hub: a `datasets.load_dataset` name or local dataset folder
-    train_file: Optional[str] = None
-    test_file: Optional[str] = None
-    path: Optional[str] = None
+    # MISSING until an option of conf/data/ sets them, so `data=file` without its files fails at start-up.
+    train_file: Optional[str] = MISSING
+    test_file: Optional[str] = MISSING
+    path: Optional[str] = MISSING
     train_split: str = "train"
     test_split: str = "test"
     prompt_column: str = "prompt"

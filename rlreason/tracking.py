@@ -35,6 +35,7 @@ def stage_run(cfg, run, stage: str):
         group=run.id,
         name=f"{run.id}-{stage}",
         job_type=stage,
+        tags=[cfg.pipeline.name],
         config={"stage": stage, **OmegaConf.to_container(cfg, resolve=True)},
         reinit="finish_previous",
     )

@@ -55,7 +55,12 @@ def validate(config_module: str, overrides: list[str]):
     try:
         with initialize_config_module(config_module=config_module, version_base="1.3"):
             cfg = compose(config_name="config", overrides=overrides)
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise ConfigError(f"{', '.join(missing)}: required by the chosen config options; set it as an override")
         OmegaConf.to_object(cfg)
+    except ConfigError:
+        raise
     except Exception as error:  # composition raises several unrelated types; all mean "bad config"
         raise ConfigError(explain(error)) from error
     return cfg

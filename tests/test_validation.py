@@ -12,7 +12,7 @@ from rlreason.validation import ConfigError, validate
 def test_defaults_compose_into_the_default_pipeline():
     cfg = validate(CONFIG_MODULE, [])
     assert list(cfg.pipeline.stages) == ["init", "sft", "grpo", "eval"]
-    assert cfg.model.name == "tiny_moe" and cfg.logger.mode == "offline"
+    assert cfg.model.path is None and cfg.model.tiny_moe.num_experts == 8 and cfg.logger.mode == "offline"
     assert [r.fn for r in cfg.reward.functions] == ["accuracy", "format"]
 
 
@@ -43,3 +43,12 @@ def test_the_command_exits_2_with_one_line_on_stderr():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("rlreason: config error: grpo.beta:")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [(["model=pretrained"], "model.path"), (["data=file", "data.train_file=t.jsonl"], "data.test_file"), (["data=hub"], "data.path")],
+)
+def test_options_that_need_a_value_say_which(overrides, key):
+    with pytest.raises(ConfigError, match=f"^{key}: required"):
+        validate(CONFIG_MODULE, overrides)

@@ -62,7 +62,7 @@ def test_missing_columns_and_files_are_named(tmp_path):
         (tmp_path / "x.csv").write_text("a\n")
         load_file(str(tmp_path / "x.csv"))
     with pytest.raises(ValueError, match="data.train_file must be set"):
-        grpo_dataset(DataConfig(source=DataSource.file), seed=0)
+        grpo_dataset(DataConfig(source=DataSource.file, train_file=None), seed=0)
 
 
 def test_synthetic_sft_uses_the_teacher_and_rl_prompts_differ_from_sft():

@@ -160,3 +160,15 @@ def test_same_seed_same_weights(completed_run, tmp_path):
     first = AutoModelForCausalLM.from_pretrained(run_dir / "sft" / "model").state_dict()
     second = AutoModelForCausalLM.from_pretrained(tmp_path / "sft" / "model").state_dict()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_a_checkpoint_by_path_is_evaluated_like_the_run_that_made_it(completed_run, tmp_path):
+    run_dir, _ = completed_run
+    grpo_model = run_dir / "grpo" / "model"
+    process = rlreason(tmp_path, "logger=none", "model=pretrained", f"model.path={grpo_model}", "pipeline.stages=[init,eval]")
+    output = finish(process)
+    assert process.returncode == 0, output[-4000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stages"]["init"]["checkpoint"] == str(grpo_model)
+    original = json.loads((run_dir / "summary.json").read_text())["evals"]["grpo"]["reasoning"]["accuracy"]
+    assert summary["evals"]["init"]["reasoning"]["accuracy"] == original
