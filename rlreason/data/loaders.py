@@ -22,8 +22,9 @@ def user_turn(prompt) -> list[dict[str, str]]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
 
 
-def _assistant(text: str) -> list[dict[str, str]]:
-    return [{"role": "assistant", "content": text}]
+def _assistant(completion) -> list[dict[str, str]]:
+    """A string becomes a one-message assistant turn; a list of chat messages passes through unchanged."""
+    return [{"role": "assistant", "content": completion}] if isinstance(completion, str) else completion
 
 
 def load_file(path: str) -> Dataset:
@@ -89,7 +90,7 @@ def sft_dataset(cfg, seed: int) -> Dataset:
         prompt, completion = row[cfg.prompt_column], row[cfg.completion_column]
         return {
             "prompt": user_turn(prompt),
-            "completion": _assistant(completion) if isinstance(completion, str) else completion,
+            "completion": _assistant(completion),
         }
 
     return dataset.map(convert, remove_columns=dataset.column_names)

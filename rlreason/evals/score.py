@@ -19,8 +19,7 @@ from typing import Optional
 from omegaconf import OmegaConf
 
 from rlreason.evals import datasets, function_calling, safety
-from rlreason.reward.accuracy import is_correct
-from rlreason.reward.parsing import extract_answer
+from rlreason.reward.accuracy import accuracy
 from rlreason.validation import ConfigError, explain
 
 
@@ -48,7 +47,7 @@ def read_completions(path: str) -> list[str]:
 
 
 def score_reasoning(completions: list[str], examples: list[datasets.ReasoningExample]) -> dict[str, float]:
-    correct = [is_correct(extract_answer(c), e.answer) for c, e in zip(completions, examples, strict=True)]
+    correct = accuracy(completions, answer=[e.answer for e in examples])
     return {"accuracy": sum(correct) / max(len(correct), 1), "num_examples": len(correct)}
 
 
