@@ -25,6 +25,12 @@ def is_correct(prediction: str | None, gold: str) -> bool:
     return bool(gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
 
-def accuracy(completions, answer, **kwargs) -> list[float]:
-    """1.0 when the ``<answer>`` of a completion equals the gold ``answer`` column, else 0.0."""
-    return [float(is_correct(extract_answer(completion_text(c)), str(a))) for c, a in zip(completions, answer)]
+def accuracy(completions, answer, **kwargs) -> list[float | None]:
+    """1.0 when the ``<answer>`` of a completion equals the gold ``answer`` column, else 0.0.
+
+    None for rows without a gold answer (other tasks' rows in a mixed dataset).
+    """
+    return [
+        None if a is None else float(is_correct(extract_answer(completion_text(c)), str(a)))
+        for c, a in zip(completions, answer)
+    ]

@@ -15,6 +15,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from rlreason.data.arithmetic import ArithmeticConfig
+from rlreason.data.safety import SafetyDataConfig
+from rlreason.data.tool_calling import ToolCallingConfig
 from rlreason.evals.gates import GatesConfig
 from rlreason.models.tiny_moe import TinyMoEConfig
 
@@ -37,6 +39,29 @@ class ImportanceSamplingLevel(str, Enum):
 
     token = "token"
     sequence = "sequence"
+
+
+class RolloutEngine(str, Enum):
+    """What samples completions: vLLM (colocated with the trainer) or Hugging Face ``generate``."""
+
+    vllm = "vllm"
+    hf = "hf"
+
+
+class RolloutMode(str, Enum):
+    """Where the vLLM engine lives: inside the training process, or in a server process."""
+
+    colocate = "colocate"
+    server = "server"
+
+
+class KeepRollouts(str, Enum):
+    """Rejection sampling in the rollout stage: keep every completion, those at or above ``min_reward``, or
+    each prompt's best one (if it reaches ``min_reward``)."""
+
+    all = "all"
+    passing = "passing"
+    best = "best"
 
 
 class DataSource(str, Enum):
@@ -74,6 +99,19 @@ class DataConfig:
     prompt_column: str = "prompt"
     answer_column: str = "answer"
     completion_column: str = "completion"
+    # Synthetic skills mixed into every stage's data whatever the reasoning source: the model must keep
+    # them through RL (eval gates), and `pipeline=r1_all_scenario` also rewards them in GRPO.
+    tool_calling: ToolCallingConfig = field(default_factory=ToolCallingConfig)
+    safety: SafetyDataConfig = field(default_factory=SafetyDataConfig)
+
+
+@dataclass
+class RejectionSFTConfig:
+    """An SFT stage after a rollout stage trains on the kept rollouts, briefly and gently: the policy already
+    produces them, so a cold-start schedule would only overfit."""
+
+    max_steps: int = 150
+    learning_rate: float = 2e-4
 
 
 @dataclass
@@ -87,6 +125,7 @@ class SFTStageConfig:
     warmup_steps: int = 40
     max_length: int = 256
     logging_steps: int = 20
+    rejection_sampling: RejectionSFTConfig = field(default_factory=RejectionSFTConfig)
 
 
 @dataclass
@@ -112,6 +151,39 @@ class GRPOStageConfig:
     logging_steps: int = 10
     save_steps: int = 50
     save_total_limit: int = 2
+
+
+@dataclass
+class ServerConfig:
+    """``rollout.server``: the vLLM server of ``rollout=vllm_server``."""
+
+    url: Optional[str] = None  # a server you run; null: the GRPO stage starts one on host:port
+    host: str = "127.0.0.1"
+    port: int = 8000
+    timeout: float = 240.0  # seconds to wait for it to become healthy, and per request
+
+
+@dataclass
+class RolloutConfig:
+    """``conf/rollout/``: the engine GRPO samples with (``rlreason/rollout/``) and the rollout stage's sampling."""
+
+    engine: RolloutEngine = RolloutEngine.vllm
+    mode: RolloutMode = RolloutMode.colocate
+    server: ServerConfig = field(default_factory=ServerConfig)
+    # vLLM on CPU (DESIGN.md): eager beats compiling here; the KV cache a tiny model needs is small.
+    enforce_eager: bool = True
+    kv_cache_gib: int = 1
+    gpu_memory_utilization: float = 0.3
+    max_model_length: int = 512
+    # Warn when TRL's sampling/sampling_logp_difference/max crosses this (rollouts off-policy).
+    max_logp_difference: float = 0.5
+    # The rollout stage (rlreason/stages/rollout.py): prompts from the GRPO data, n completions each.
+    size: int = 512
+    num_completions: int = 4
+    temperature: float = 1.0
+    max_tokens: int = 96
+    keep: KeepRollouts = KeepRollouts.passing
+    min_reward: float = 1.0
 
 
 @dataclass
@@ -152,7 +224,7 @@ class EvalConfig:
     """``conf/eval/``: evals of every checkpoint the pipeline produced, gated against a baseline."""
 
     batch_size: int = 300
-    max_new_tokens: int = 64
+    max_new_tokens: int = 96
     num_samples: int = 4
     temperature: float = 1.0
     function_calling: SuiteFiles = field(default_factory=SuiteFiles)
@@ -207,6 +279,7 @@ class RLReasonConfig:
     sft: SFTStageConfig = field(default_factory=SFTStageConfig)
     grpo: GRPOStageConfig = field(default_factory=GRPOStageConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 

@@ -9,6 +9,9 @@
 
 Running the same command again with the same ``run_dir`` skips stages already ``completed`` (their
 checkpoint must still exist) and lets an interrupted GRPO continue from its last checkpoint.
+
+A pipeline may repeat a stage (``r1_full`` runs sft and grpo twice): the second run of ``sft`` is labelled
+``sft_2`` in the run dir, ``summary.json`` and W&B.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +38,27 @@ class StageResult:
     metrics: dict = field(default_factory=dict)
 
 
+def stage_labels(stages: list[str]) -> list[str]:
+    """Each stage's label: its name, or ``name_2``, ``name_3``... when the pipeline repeats it."""
+    seen: Counter = Counter()
+    labels = []
+    for name in stages:
+        seen[name] += 1
+        labels.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return labels
+
+
+def stage_name(label: str) -> str:
+    """The stage a label belongs to (``sft_2`` -> ``sft``)."""
+    base, _, suffix = label.rpartition("_")
+    return base if suffix.isdigit() and base in STAGES else label
+
+
 class Run:
     """The run dir and its ``summary.json``; what stages read from and write to."""
 
     def __init__(self, run_dir: str | Path):
+        self.current: str | None = None  # the label of the stage running now, set by run_pipeline
         self.dir = Path(run_dir).resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.summary_path = self.dir / "summary.json"
@@ -51,8 +72,12 @@ class Run:
         """A stable identifier of this run, used to group its W&B runs."""
         return self.dir.name
 
+    def label(self, name: str) -> str:
+        """The running stage's label (``sft_2``); ``name`` when a stage is called outside a pipeline."""
+        return self.current or name
+
     def stage_dir(self, name: str) -> Path:
-        path = self.dir / name
+        path = self.dir / self.label(name)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -100,13 +125,15 @@ def run_pipeline(cfg) -> Run:
     run = Run(cfg.run_dir)
     (run.dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     # Import every stage up front, so a broken install fails now rather than after hours of training.
-    stages = {name: importlib.import_module(STAGES[name]) for name in cfg.pipeline.stages}
+    names = list(cfg.pipeline.stages)
+    stages = {label: importlib.import_module(STAGES[name]) for label, name in zip(stage_labels(names), names)}
     for name, stage in stages.items():
         if run.is_done(name):
             logger.info("stage %s: already completed in %s, skipping", name, run.dir)
             continue
         logger.info("stage %s: starting", name)
         start = time.perf_counter()
+        run.current = name
         try:
             result = stage.run(cfg, run)
         except KeyboardInterrupt:

@@ -2,7 +2,8 @@
 
 A spec's ``fn`` may be
 
-* a built-in name (``accuracy``, ``format``, ``think_format``, or any ``trl.rewards`` function name);
+* a built-in name (``accuracy``, ``format``, ``think_format``, ``tool_call``, ``safety``, or any
+  ``trl.rewards`` function name);
 * ``package.module:function`` or a dotted ``package.module.function`` (what Hydra's ``_target_`` names);
 * ``path/to/file.py:function``, a plugin file anywhere on disk.
 
@@ -29,6 +30,8 @@ BUILTINS = {
     "accuracy": "rlreason.reward.accuracy:accuracy",
     "format": "rlreason.reward.format:think_answer_format",
     "think_format": "trl.rewards:think_format_reward",
+    "tool_call": "rlreason.reward.tool_call:tool_call",
+    "safety": "rlreason.reward.safety:safe_response",
 }
 
 

@@ -27,6 +27,7 @@ def stage_run(cfg, run, stage: str):
     import wandb
 
     os.environ.setdefault("WANDB_SILENT", "true")
+    stage = run.label(stage)
     wandb_run = wandb.init(
         project=cfg.logger.project,
         entity=cfg.logger.entity,

@@ -35,3 +35,11 @@ def test_latest_checkpoint_follows_pipeline_order(tmp_path):
     run.record("eval", "completed", 1.0, StageResult())
     assert run.checkpoints() == {"init": "a", "sft": "b"}
     assert run.latest_checkpoint() == "b"
+
+
+def test_repeated_stages_get_numbered_labels():
+    from rlreason.pipeline import stage_labels, stage_name
+
+    labels = stage_labels(["init", "sft", "grpo", "rollout", "sft", "grpo", "eval"])
+    assert labels == ["init", "sft", "grpo", "rollout", "sft_2", "grpo_2", "eval"]
+    assert [stage_name(label) for label in labels] == ["init", "sft", "grpo", "rollout", "sft", "grpo", "eval"]

@@ -3,18 +3,27 @@
 Every stage sees the same three shapes, whatever the source:
 
 * SFT: conversational prompt-completion rows (``prompt``, ``completion``), so TRL trains on the answer only;
-* GRPO: ``prompt`` (conversational) plus ``answer``, which TRL passes to every reward as a keyword;
+  tool-calling rows add ``tools`` (JSON schemas as a JSON string), which TRL hands to the chat template;
+* GRPO: ``prompt`` plus ``task`` and each task's gold columns (``answer``; ``functions``/``expected_calls``;
+  ``harmful``), which TRL passes to every reward as keywords; a reward returns None for other tasks' rows;
 * test: ``prompt`` plus ``answer``, for the held-out evals.
+
+The synthetic tool-calling and safety conversations (``data.tool_calling``, ``data.safety``) are mixed into
+SFT (and, with a ``grpo_size``, into GRPO) whatever the reasoning source, shuffled with the seed.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import random
 from pathlib import Path
 
 from datasets import Dataset, load_dataset
 
-from rlreason.data import arithmetic
+from rlreason.data import arithmetic, safety, tool_calling
+from rlreason.evals.function_calling import render_expected
+from rlreason.models.tokenizer import render
 
 
 def user_turn(prompt) -> list[dict[str, str]]:
@@ -71,38 +80,126 @@ def _to_rows(cfg, dataset: Dataset) -> Dataset:
     return Dataset.from_dict({"prompt": prompts, "answer": [str(a) for a in dataset[cfg.answer_column]]})
 
 
+def _tool_rows(cfg, seed: int, size: int) -> list[dict]:
+    examples = tool_calling.generate("train", size, seed)
+    return [
+        {"prompt": e.prompt, "tools": json.dumps(e.functions), "expected_calls": json.dumps(e.expected), "example": e}
+        for e in examples
+    ]
+
+
+def _mixed(rows: list[dict], primary: int, seed: int) -> Dataset:
+    """Rows as a dataset, shuffled (seeded) when other tasks were appended to the ``primary`` ones."""
+    if len(rows) > primary:
+        random.Random(f"{seed}-mix").shuffle(rows)
+    return Dataset.from_list(rows)
+
+
+def _skill_sft_rows(cfg, seed: int) -> list[dict]:
+    """The tool-calling and safety demonstrations (``data.tool_calling.sft_size``, ``data.safety.sft_size``)."""
+    rows = []
+    for row in _tool_rows(cfg, seed, cfg.tool_calling.sft_size):
+        rows.append({"prompt": row["prompt"], "completion": _assistant(render_expected(row["example"])), "tools": row["tools"]})
+    for conversation in safety.generate("train", cfg.safety.sft_size, seed):
+        rows.append({"prompt": conversation.example.prompt, "completion": _assistant(conversation.completion), "tools": None})
+    return rows
+
+
 def sft_dataset(cfg, seed: int) -> Dataset:
-    """Cold-start chain-of-thought demonstrations."""
+    """Cold-start demonstrations: chains of thought, plus the tool-calling and safety conversations."""
+    rows = [{**row, "tools": None} for row in _reasoning_sft_rows(cfg, seed)]
+    return _mixed(rows + _skill_sft_rows(cfg, seed), len(rows), seed)
+
+
+def rollout_sft_dataset(path: str, cfg, seed: int) -> Dataset:
+    """Rejection-sampling SFT data: the completions a rollout stage kept, plus the tool-calling and safety
+    demonstrations, as R1's stage-3 SFT adds non-reasoning data so those skills are not forgotten."""
+    kept = load_file(path).to_list()
+    if not kept:
+        raise ValueError(f"{path}: the rollout stage kept no completion; lower rollout.min_reward or use rollout.keep=all")
+    rows = [{"prompt": r["prompt"], "completion": r["completion"], "tools": r["tools"]} for r in kept]
+    return _mixed(rows + _skill_sft_rows(cfg, seed), len(rows), seed)
+
+
+def _reasoning_sft_rows(cfg, seed: int) -> list[dict]:
     if cfg.source.value == "arithmetic":
         problems = arithmetic.generate(cfg.arithmetic, "train", cfg.sft_size, seed)
         teacher = random.Random(f"{seed}-teacher")
-        return Dataset.from_list(
-            [
-                {"prompt": user_turn(p.question), "completion": _assistant(arithmetic.teacher_completion(p, teacher, cfg.arithmetic))}
-                for p in problems
-            ]
-        )
+        return [
+            {"prompt": user_turn(p.question), "completion": _assistant(arithmetic.teacher_completion(p, teacher, cfg.arithmetic))}
+            for p in problems
+        ]
     dataset = _first(_user_split(cfg, "train"), cfg.sft_size)
     if cfg.completion_column not in dataset.column_names:
         raise ValueError(f"SFT needs a {cfg.completion_column!r} column (data.completion_column)")
-
-    def convert(row):
-        prompt, completion = row[cfg.prompt_column], row[cfg.completion_column]
-        return {
-            "prompt": user_turn(prompt),
-            "completion": _assistant(completion),
-        }
-
-    return dataset.map(convert, remove_columns=dataset.column_names)
+    return [
+        {"prompt": user_turn(prompt), "completion": _assistant(completion)}
+        for prompt, completion in zip(dataset[cfg.prompt_column], dataset[cfg.completion_column])
+    ]
 
 
-def grpo_dataset(cfg, seed: int) -> Dataset:
-    """RL prompts with gold answers only: no chain of thought is needed, which is why RL scales past SFT data."""
+GRPO_COLUMNS = {"task": None, "answer": None, "functions": None, "expected_calls": None, "harmful": None}
+
+
+def grpo_rows(cfg, seed: int) -> tuple[list[dict], int]:
+    """RL rows (conversational prompts, ``task`` and gold columns) and how many of them are reasoning rows."""
+    # A different seed stream from SFT's, so RL also sees prompts the cold start never showed.
+    rl_seed = seed + 1_000_003
     if cfg.source.value == "arithmetic":
-        # A different seed stream from SFT's, so RL also sees prompts the cold start never showed.
-        problems = arithmetic.generate(cfg.arithmetic, "train", cfg.grpo_size, seed + 1_000_003)
-        return Dataset.from_list([{"prompt": user_turn(p.question), "answer": str(p.answer)} for p in problems])
-    return _to_rows(cfg, _first(_user_split(cfg, "train"), cfg.grpo_size))
+        problems = arithmetic.generate(cfg.arithmetic, "train", cfg.grpo_size, rl_seed)
+        reasoning = [(user_turn(p.question), str(p.answer)) for p in problems]
+    else:
+        user = _to_rows(cfg, _first(_user_split(cfg, "train"), cfg.grpo_size))
+        reasoning = list(zip(user["prompt"], user["answer"]))
+    rows = [{**GRPO_COLUMNS, "prompt": prompt, "task": "reasoning", "answer": answer} for prompt, answer in reasoning]
+    for row in _tool_rows(cfg, rl_seed, cfg.tool_calling.grpo_size):
+        rows.append({**GRPO_COLUMNS, "prompt": row["prompt"], "task": "tool_calling", "functions": row["tools"], "expected_calls": row["expected_calls"]})
+    for conversation in safety.generate("train", cfg.safety.grpo_size, rl_seed):
+        rows.append({**GRPO_COLUMNS, "prompt": conversation.example.prompt, "task": "safety", "harmful": conversation.example.harmful})
+    return rows, len(reasoning)
+
+
+def render_prompt(tokenizer, row: dict) -> str:
+    """A row's prompt as the text the model sees, with the row's tools (if any) in the chat template."""
+    tools = json.loads(row["functions"]) if row.get("functions") else None
+    return tokenizer.apply_chat_template(row["prompt"], tools=tools, add_generation_prompt=True, tokenize=False)
+
+
+def grpo_dataset(cfg, seed: int, tokenizer=None) -> Dataset:
+    """RL prompts with gold answers only: no chain of thought is needed, which is why RL scales past SFT data.
+
+    With tool-calling rows in the mix (``data.tool_calling.grpo_size``), every prompt is rendered to text by
+    the tokenizer's chat template, each with its own tools: TRL's GRPOTrainer only knows trainer-wide
+    executable tools, not per-row schemas.
+    """
+    rows, reasoning = grpo_rows(cfg, seed)
+    if any(row["functions"] for row in rows):
+        if tokenizer is None:
+            raise ValueError("GRPO data with tool-calling rows needs the tokenizer to render their tools")
+        rows = [{**row, "prompt": render_prompt(tokenizer, row)} for row in rows]
+    return _mixed(rows, reasoning, seed)
+
+
+def function_calling_eval_set(cfg, seed: int) -> list:
+    """Held-out synthetic tool-calling examples (requests no training row made)."""
+    return tool_calling.generate("test", cfg.tool_calling.test_size, seed)
+
+
+def safety_eval_set(cfg, seed: int) -> list:
+    """Held-out synthetic harmful and benign requests."""
+    return [c.example for c in safety.generate("test", cfg.safety.test_size, seed)]
+
+
+def tokenizer_corpus(cfg, size: int, seed: int) -> list[str]:
+    """SFT conversations of every synthetic task, rendered by the chat template: the tiny tokenizer learns
+    the text it will see (tool signatures and call JSON included)."""
+    tokenizer_cfg = copy.deepcopy(cfg)
+    tokenizer_cfg.sft_size = size
+    texts = []
+    for row in sft_dataset(tokenizer_cfg, seed):
+        tools = json.loads(row["tools"]) if row["tools"] else None
+        texts.append(render(row["prompt"] + row["completion"], tools=tools))
+    return texts
 
 
 def eval_dataset(cfg, seed: int) -> Dataset:

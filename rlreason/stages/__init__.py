@@ -4,5 +4,6 @@ STAGES = {
     "init": "rlreason.stages.init",
     "sft": "rlreason.stages.sft",
     "grpo": "rlreason.stages.grpo",
+    "rollout": "rlreason.stages.rollout",
     "eval": "rlreason.stages.eval",
 }

@@ -3,8 +3,9 @@
 Features:
 - reasoning: greedy accuracy, sampled pass@1 over ``eval.num_samples`` samples (math-verify), format rate,
   on the held-out split of the configured data;
-- function calling (BFCL files, ``eval.function_calling.*``) and safety (XSTest / AdvBench csv,
-  ``eval.safety.*``) when their files are given;
+- function calling and safety: on the held-out synthetic sets (``data.tool_calling.test_size``,
+  ``data.safety.test_size``), or on public-format files when given (BFCL ``eval.function_calling.*``,
+  XSTest / AdvBench csv ``eval.safety.*``);
 - the same data, decoding and seed for every checkpoint, so the numbers compare; per-example outputs in
   ``eval/<checkpoint>/<suite>.jsonl``, scores in ``summary.json`` (``evals``) and ``eval/accuracy.png``;
 - regression gates (``conf/eval/gates.yaml``) against ``eval.baseline`` (default: the checkpoint before the
@@ -18,12 +19,12 @@ import json
 from dataclasses import asdict
 
 from rlreason import tracking
-from rlreason.data.loaders import eval_dataset
+from rlreason.data.loaders import eval_dataset, function_calling_eval_set, safety_eval_set
 from rlreason.evals import datasets, reasoning
 from rlreason.evals.gates import evaluate_gate, markdown_report
 from rlreason.evals.generation import load_for_generation
 from rlreason.evals.suites import evaluate_function_calling, evaluate_safety
-from rlreason.pipeline import StageResult
+from rlreason.pipeline import StageResult, stage_name
 from rlreason.runtime import resolve_device, seed_everything
 
 RL_STAGES = ("grpo",)
@@ -38,13 +39,17 @@ def _limited(examples: list, limit: int) -> list:
 
 
 def load_suites(cfg) -> dict:
-    """Each configured suite's examples, loaded once for all checkpoints."""
+    """Each suite's examples, loaded once for all checkpoints: files when given, else the synthetic test sets."""
     suites = {"reasoning": eval_dataset(cfg.data, cfg.seed)}
-    if cfg.eval.function_calling.data:
-        files = cfg.eval.function_calling
+    files = cfg.eval.function_calling
+    if files.data:
         suites["function_calling"] = _limited(datasets.load_bfcl(files.data, files.answers), files.limit)
+    elif cfg.data.tool_calling.test_size > 0:
+        suites["function_calling"] = function_calling_eval_set(cfg.data, cfg.seed)
     if cfg.eval.safety.data:
         suites["safety"] = _limited(datasets.load_safety(cfg.eval.safety.data), cfg.eval.safety.limit)
+    elif cfg.data.safety.test_size > 0:
+        suites["safety"] = safety_eval_set(cfg.data, cfg.seed)
     return suites
 
 
@@ -54,10 +59,8 @@ def baseline_label(cfg, labels: list[str]) -> str:
         if cfg.eval.baseline not in labels:
             raise ValueError(f"eval.baseline={cfg.eval.baseline}: no such checkpoint; allowed: {', '.join(labels)}")
         return cfg.eval.baseline
-    stages = list(cfg.pipeline.stages)
-    first_rl = next((i for i, s in enumerate(stages) if s in RL_STAGES), len(stages))
-    before = [label for label in labels if label in stages[:first_rl]]
-    return before[-1] if before else labels[0]
+    first_rl = next((i for i, label in enumerate(labels) if stage_name(label) in RL_STAGES), len(labels))
+    return labels[first_rl - 1] if first_rl > 0 else labels[0]
 
 
 def run(cfg, run) -> StageResult:

@@ -6,26 +6,54 @@ Features:
 - Rewards from the registry (``reward.functions``), weighted; TRL logs each one and ``sampling/*`` metrics.
 - The MoE router load-balancing loss, weighted by ``grpo.router_aux_loss_coef`` (0 disables it).
 - Checkpoints every ``grpo.save_steps``; Ctrl-C saves one before stopping; a re-run resumes from the last.
-- Rollouts with Hugging Face ``generate``.
+- Rollouts from vLLM colocated with the trainer (``rollout=vllm``, the default where vLLM is installed; on
+  CPU through :mod:`rlreason.rollout.colocate`), or Hugging Face ``generate`` (``rollout=hf``). TRL's
+  importance-sampling correction and ``sampling/*`` metrics are on; a warning fires when they show the
+  sampler drifting from the policy.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import logging
+
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.trainer_utils import get_last_checkpoint
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOConfig
 
 from rlreason import tracking
 from rlreason.data.loaders import grpo_dataset
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.pipeline import StageResult
 from rlreason.rewards import build_rewards
+from rlreason.rollout.colocate import CPUColocateGeneration
+from rlreason.rollout.server import CPUServerGeneration, managed_server
+from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.runtime import precision_args, resolve_device, seed_everything
+
+logger = logging.getLogger(__name__)
+
+
+def uses_vllm(cfg) -> bool:
+    """``rollout.engine=vllm`` where vLLM is installed; otherwise Hugging Face generate, with a warning."""
+    if cfg.rollout.engine.value != "vllm":
+        return False
+    if importlib.util.find_spec("vllm") is None:
+        logger.warning("rollout.engine=vllm but vLLM is not installed; GRPO samples with Hugging Face generate")
+        return False
+    return True
 
 
 def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str) -> GRPOConfig:
     g = cfg.grpo
     return GRPOConfig(
+        use_vllm=uses_vllm(cfg),
+        vllm_mode=cfg.rollout.mode.value,
+        vllm_server_timeout=cfg.rollout.server.timeout,
+        vllm_max_model_length=cfg.rollout.max_model_length,
+        vllm_gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
+        vllm_importance_sampling_correction=True,
         output_dir=output_dir,
         max_steps=g.max_steps,
         learning_rate=g.learning_rate,
@@ -56,6 +84,15 @@ def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str) 
     )
 
 
+def cpu_engine_args(cfg, args: GRPOConfig, model, device: str, server_url: str | None = None, sync_dir=None):
+    """The CPU generation class and its arguments for ``RolloutGRPOTrainer``; None off CPU or without vLLM."""
+    if not args.use_vllm or device != "cpu":
+        return None
+    if args.vllm_mode == "server":
+        return CPUServerGeneration, {"server_url": server_url, "sync_dir": sync_dir}
+    return CPUColocateGeneration, {"dtype": str(model.dtype).removeprefix("torch."), "seed": cfg.seed, "rollout": cfg.rollout}
+
+
 def run(cfg, run) -> StageResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
@@ -69,14 +106,20 @@ def run(cfg, run) -> StageResult:
     rewards = build_rewards(cfg.reward)
     args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device)
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    with tracking.stage_run(cfg, run, "grpo"), SaveOnInterrupt() as interrupt:
-        trainer = GRPOTrainer(
+    server = contextlib.nullcontext()
+    if args.use_vllm and args.vllm_mode == "server":
+        dtype = str(model.dtype).removeprefix("torch.")
+        server = managed_server(source, device, dtype, cfg.seed, cfg.rollout, out)
+    with tracking.stage_run(cfg, run, "grpo"), SaveOnInterrupt() as interrupt, server as server_url:
+        args.vllm_server_base_url = server_url
+        trainer = RolloutGRPOTrainer(
             model=model,
             reward_funcs=[r.fn for r in rewards],
             args=args,
-            train_dataset=grpo_dataset(cfg.data, cfg.seed),
+            train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer),
             processing_class=tokenizer,
-            callbacks=[interrupt],
+            callbacks=[interrupt, MismatchWarning(cfg.rollout.max_logp_difference)],
+            cpu_engine=cpu_engine_args(cfg, args, model, device, server_url, out),
         )
         result = trainer.train(resume_from_checkpoint=resume)
     if interrupt.requested:
@@ -94,5 +137,6 @@ def run(cfg, run) -> StageResult:
             "resumed_from": resume,
             "reward_first": history[0]["reward"] if history else None,
             "reward_last": history[-1]["reward"] if history else None,
+            "rollout_engine": "vllm" if args.use_vllm else "hf",
         },
     )

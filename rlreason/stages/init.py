@@ -1,7 +1,7 @@
 """Stage **init**: resolve the policy the pipeline starts from.
 
 Features:
-- ``model=tiny_moe`` (default): trains a byte-level BPE on the synthetic corpus and builds a tiny Qwen3-MoE
+- ``model=tiny_moe`` (default): trains a byte-level BPE on the synthetic tasks' text and builds a tiny Qwen3-MoE
   from ``conf/model/tiny_moe.yaml``, both seeded, saved as a Hugging Face folder.
 - ``model.path=DIR``: any local Hugging Face checkpoint (loaded with ``from_pretrained`` to check it loads,
   then used in place; nothing is copied).
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlreason.data import arithmetic
+from rlreason.data.loaders import tokenizer_corpus
 from rlreason.models.tiny_moe import build_tiny_moe
 from rlreason.models.tokenizer import train_tokenizer
 from rlreason.pipeline import StageResult
@@ -31,8 +31,8 @@ def run(cfg, run) -> StageResult:
         return StageResult(checkpoint=str(path.resolve()), metrics={"parameters": model.num_parameters()})
 
     tiny = cfg.model.tiny_moe
-    texts = ["user\nassistant\nsystem\n"] + arithmetic.corpus(cfg.data.arithmetic, tiny.tokenizer_corpus_size, cfg.seed)
-    tokenizer = train_tokenizer(texts, vocab_size=tiny.tokenizer_vocab_size)
+    corpus = tokenizer_corpus(cfg.data, tiny.tokenizer_corpus_size, cfg.seed)
+    tokenizer = train_tokenizer(corpus, vocab_size=tiny.tokenizer_vocab_size)
     model = build_tiny_moe(tiny, tokenizer, cfg.seed)
     out = run.stage_dir("init") / "model"
     model.save_pretrained(out)

@@ -5,6 +5,9 @@ Features:
   ``<think>…</think><answer>…</answer>`` only.
 - Precision from the device (fp32 on CPU, bf16 where the GPU supports it); seeded; W&B logging.
 - Starts from the latest checkpoint of the run (init's, or a previous stage's) and saves a HF folder.
+- After a ``rollout`` stage (``pipeline=r1_full``) it trains on the completions that stage kept plus the
+  tool-calling and safety demonstrations (R1's rejection-sampling SFT), with ``sft.rejection_sampling``'s
+  shorter, gentler schedule.
 """
 
 from __future__ import annotations
@@ -13,9 +16,20 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
 from rlreason import tracking
-from rlreason.data.loaders import sft_dataset
+from rlreason.data.loaders import rollout_sft_dataset, sft_dataset
 from rlreason.pipeline import StageResult
 from rlreason.runtime import precision_args, resolve_device, seed_everything
+
+
+def training_data(cfg, run):
+    """(dataset, max_steps, learning_rate): the kept rollouts of the latest completed rollout stage with
+    ``sft.rejection_sampling``'s schedule, else the cold-start demonstrations with the main one."""
+    rollouts = [e["metrics"]["sft_dataset"] for label, e in run.summary["stages"].items()
+                if label.startswith("rollout") and e["status"] == "completed"]
+    if rollouts:
+        schedule = cfg.sft.rejection_sampling
+        return rollout_sft_dataset(rollouts[-1], cfg.data, cfg.seed), schedule.max_steps, schedule.learning_rate
+    return sft_dataset(cfg.data, cfg.seed), cfg.sft.max_steps, cfg.sft.learning_rate
 
 
 def run(cfg, run) -> StageResult:
@@ -25,11 +39,12 @@ def run(cfg, run) -> StageResult:
     out = run.stage_dir("sft")
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source)
+    dataset, max_steps, learning_rate = training_data(cfg, run)
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),
-        max_steps=cfg.sft.max_steps,
+        max_steps=max_steps,
         per_device_train_batch_size=cfg.sft.batch_size,
-        learning_rate=cfg.sft.learning_rate,
+        learning_rate=learning_rate,
         lr_scheduler_type=cfg.sft.lr_scheduler_type,
         warmup_steps=cfg.sft.warmup_steps,
         max_length=cfg.sft.max_length,
@@ -43,7 +58,7 @@ def run(cfg, run) -> StageResult:
     )
     with tracking.stage_run(cfg, run, "sft"):
         trainer = SFTTrainer(
-            model=model, args=args, train_dataset=sft_dataset(cfg.data, cfg.seed), processing_class=tokenizer
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer
         )
         result = trainer.train()
     model_dir = out / "model"

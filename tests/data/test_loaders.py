@@ -5,12 +5,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from rlreason.config import DataConfig, DataSource
-from rlreason.data.loaders import grpo_dataset, load_file, sft_dataset, eval_dataset
+from rlreason.data.loaders import GRPO_COLUMNS, eval_dataset, grpo_dataset, load_file, sft_dataset
+from rlreason.data.safety import SafetyDataConfig
+from rlreason.data.tool_calling import ToolCallingConfig
 
 ROWS = [
     {"prompt": "What is 2+3?", "answer": 5, "completion": "<think>2+3=5</think><answer>5</answer>"},
     {"prompt": "What is 7-4?", "answer": 3, "completion": "<think>7-4=3</think><answer>3</answer>"},
 ]
+
+
+def _reasoning_only(**kwargs) -> DataConfig:
+    """A data config without the tool-calling and safety mix."""
+    return DataConfig(**kwargs, tool_calling=ToolCallingConfig(0, 0, 0), safety=SafetyDataConfig(0, 0, 0))
 
 
 def _jsonl(path, rows):
@@ -26,19 +33,21 @@ def test_jsonl_and_parquet_files_load_the_same(tmp_path):
 
 
 def test_file_source_gives_every_stage_its_shape(tmp_path):
-    cfg = DataConfig(source=DataSource.file, train_file=_jsonl(tmp_path / "t.jsonl", ROWS), test_file=_jsonl(tmp_path / "e.jsonl", ROWS[:1]))
+    cfg = _reasoning_only(source=DataSource.file, train_file=_jsonl(tmp_path / "t.jsonl", ROWS), test_file=_jsonl(tmp_path / "e.jsonl", ROWS[:1]))
     sft = sft_dataset(cfg, seed=0)
     assert sft[0] == {
         "prompt": [{"role": "user", "content": "What is 2+3?"}],
         "completion": [{"role": "assistant", "content": ROWS[0]["completion"]}],
+        "tools": None,
     }
-    assert grpo_dataset(cfg, seed=0)[1] == {"prompt": [{"role": "user", "content": "What is 7-4?"}], "answer": "3"}
+    expected = {**GRPO_COLUMNS, "prompt": [{"role": "user", "content": "What is 7-4?"}], "task": "reasoning", "answer": "3"}
+    assert grpo_dataset(cfg, seed=0)[1] == expected
     assert eval_dataset(cfg, seed=0).num_rows == 1
 
 
 def test_custom_column_names(tmp_path):
     rows = [{"question": r["prompt"], "gold": r["answer"]} for r in ROWS]
-    cfg = DataConfig(source=DataSource.file, train_file=_jsonl(tmp_path / "t.jsonl", rows), prompt_column="question", answer_column="gold")
+    cfg = _reasoning_only(source=DataSource.file, train_file=_jsonl(tmp_path / "t.jsonl", rows), prompt_column="question", answer_column="gold")
     assert grpo_dataset(cfg, seed=0)["answer"] == ["5", "3"]
 
 
@@ -47,13 +56,13 @@ def test_hub_source_loads_a_local_dataset_folder(tmp_path):
     folder.mkdir()
     _jsonl(folder / "train.jsonl", ROWS)
     _jsonl(folder / "test.jsonl", ROWS[1:])
-    cfg = DataConfig(source=DataSource.hub, path=str(folder))
+    cfg = _reasoning_only(source=DataSource.hub, path=str(folder))
     assert grpo_dataset(cfg, seed=0).num_rows == 2
     assert eval_dataset(cfg, seed=0)["answer"] == ["3"]
 
 
 def test_missing_columns_and_files_are_named(tmp_path):
-    cfg = DataConfig(source=DataSource.file, train_file=_jsonl(tmp_path / "t.jsonl", [{"q": "x", "answer": 1}]))
+    cfg = _reasoning_only(source=DataSource.file, train_file=_jsonl(tmp_path / "t.jsonl", [{"q": "x", "answer": 1}]))
     with pytest.raises(ValueError, match=r"t.jsonl: missing column\(s\) \['prompt'\]"):
         grpo_dataset(cfg, seed=0)
     with pytest.raises(FileNotFoundError, match="nope.jsonl"):
@@ -62,11 +71,11 @@ def test_missing_columns_and_files_are_named(tmp_path):
         (tmp_path / "x.csv").write_text("a\n")
         load_file(str(tmp_path / "x.csv"))
     with pytest.raises(ValueError, match="data.train_file must be set"):
-        grpo_dataset(DataConfig(source=DataSource.file, train_file=None), seed=0)
+        grpo_dataset(_reasoning_only(source=DataSource.file, train_file=None), seed=0)
 
 
 def test_synthetic_sft_uses_the_teacher_and_rl_prompts_differ_from_sft():
-    cfg = DataConfig(sft_size=200, grpo_size=200)
+    cfg = _reasoning_only(sft_size=200, grpo_size=200)
     cfg.arithmetic.max_steps = 3
     cfg.arithmetic.shortcut_rate = 1.0
     sft = sft_dataset(cfg, seed=0)
@@ -79,6 +88,35 @@ def test_synthetic_sft_uses_the_teacher_and_rl_prompts_differ_from_sft():
 
 def test_sizes_keep_the_first_rows_of_user_data_and_zero_keeps_all(tmp_path):
     path = _jsonl(tmp_path / "t.jsonl", ROWS)
-    cfg = DataConfig(source=DataSource.file, train_file=path, test_file=path, grpo_size=1, test_size=0)
+    cfg = _reasoning_only(source=DataSource.file, train_file=path, test_file=path, grpo_size=1, test_size=0)
     assert grpo_dataset(cfg, seed=0)["answer"] == ["5"]
     assert eval_dataset(cfg, seed=0).num_rows == 2
+
+
+def test_sft_mixes_tool_calling_and_safety_conversations_with_their_tools():
+    cfg = DataConfig(sft_size=50, tool_calling=ToolCallingConfig(sft_size=30), safety=SafetyDataConfig(sft_size=20))
+    rows = sft_dataset(cfg, seed=0).to_list()
+    assert len(rows) == 100
+    with_tools = [r for r in rows if r["tools"]]
+    assert len(with_tools) == 30
+    assert all(json.loads(r["tools"])[0]["parameters"]["type"] == "object" for r in with_tools)
+    refusals = [r for r in rows if "can't help" in r["completion"][0]["content"]]
+    assert refusals and not any(r["tools"] for r in refusals)
+    assert rows == sft_dataset(cfg, seed=0).to_list()  # the shuffle is seeded
+
+
+def test_grpo_mix_renders_each_prompt_with_its_own_tools():
+    from rlreason.models.tokenizer import train_tokenizer
+
+    cfg = DataConfig(grpo_size=10, tool_calling=ToolCallingConfig(grpo_size=10), safety=SafetyDataConfig(grpo_size=10))
+    tokenizer = train_tokenizer(["What is the weather? Tools: get_weather 0123456789"], vocab_size=300)
+    rows = grpo_dataset(cfg, seed=0, tokenizer=tokenizer).to_list()
+    assert {r["task"] for r in rows} == {"reasoning", "tool_calling", "safety"}
+    for row in rows:
+        assert isinstance(row["prompt"], str) and row["prompt"].endswith("<|im_start|>assistant\n")
+        tools = json.loads(row["functions"]) if row["functions"] else None
+        assert ("Tools:" in row["prompt"]) == (tools is not None)
+        if tools:
+            assert all(f"\n{t['name']}(" in row["prompt"] for t in tools)
+    with pytest.raises(ValueError, match="needs the tokenizer"):
+        grpo_dataset(cfg, seed=0)

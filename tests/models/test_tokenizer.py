@@ -2,7 +2,7 @@
 
 from transformers import AutoTokenizer
 
-from rlreason.models.tokenizer import REASONING_TAGS, train_tokenizer
+from rlreason.models.tokenizer import REASONING_TAGS, render, train_tokenizer
 
 TEXTS = ["user\nassistant\n", "Mia has 7 pens. Mia buys 5 more. How many pens now?\n<think>7+5=12</think><answer>12</answer>"] * 50
 
@@ -34,3 +34,26 @@ def test_chat_template_wraps_turns_and_opens_the_assistant_turn():
 def test_digits_are_split_one_by_one():
     tokenizer = train_tokenizer(TEXTS, vocab_size=300)
     assert tokenizer.tokenize("123") == ["1", "2", "3"]
+
+
+def test_tools_render_as_signature_lines_in_a_system_turn():
+    tokenizer = train_tokenizer(TEXTS, vocab_size=300)
+    weather = {
+        "name": "get_weather",
+        "description": "Current weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+            "required": ["city"],
+        },
+    }
+    timer = {"type": "function", "function": {"name": "set_timer", "parameters": {"type": "object", "properties": {"minutes": {"type": "integer"}}}}}
+    messages = [{"role": "user", "content": "hi"}]
+    rendered = tokenizer.apply_chat_template(messages, tools=[weather, timer], tokenize=False, add_generation_prompt=True)
+    assert rendered == (
+        "<|im_start|>system\nTools:\n"
+        "get_weather(city: string, unit?: c|f) - Current weather\n"
+        "set_timer(minutes?: integer)\n"
+        "<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert render(messages, tools=[weather, timer]) + "<|im_start|>assistant\n" == rendered

@@ -18,3 +18,7 @@ def test_missing_or_empty_answers_are_wrong():
 
 def test_the_last_answer_tag_counts():
     assert accuracy(["<answer>3</answer> no, <answer>2</answer>"], answer=["2"]) == [1.0]
+
+
+def test_rows_without_a_gold_answer_are_left_to_other_rewards():
+    assert accuracy(["<answer>2</answer>", "<tool_call>{}</tool_call>"], answer=["2", None]) == [1.0, None]

@@ -19,3 +19,8 @@ from rlreason.reward.format import think_answer_format
 def test_requires_think_then_answer_and_nothing_else(text, expected):
     assert think_answer_format([text]) == [expected]
     assert think_answer_format([[{"role": "assistant", "content": text}]]) == [expected]
+
+
+def test_tool_calling_rows_are_left_to_the_tool_call_reward():
+    call = '<tool_call>{"name": "f", "arguments": {}}</tool_call>'
+    assert think_answer_format([call, call], task=["tool_calling", "reasoning"]) == [None, 0.0]

@@ -28,3 +28,8 @@ def test_a_lost_skill_fails_its_gate_and_an_unchanged_one_passes():
     gates = check_gates(_cfg(), ["init", "sft", "grpo"], per_example)
     verdicts = {(g.checkpoint, g.suite, g.metric): g.passed for g in gates}
     assert verdicts == {("grpo", "reasoning", "accuracy"): True, ("grpo", "function_calling", "accuracy"): False}
+
+
+def test_a_repeated_rl_stage_is_gated_against_the_checkpoint_before_the_first_one():
+    labels = ["init", "sft", "grpo", "sft_2", "grpo_2"]
+    assert baseline_label(_cfg("pipeline=r1_full"), labels) == "sft"

@@ -11,6 +11,7 @@ from rlreason.validation import validate
 
 TINY = [
     "logger=none",
+    "rollout=hf",  # the loss wiring; vLLM rollouts have tests/rollout/
     "grpo.max_steps=2",
     "grpo.prompts_per_step=2",
     "grpo.num_generations=4",

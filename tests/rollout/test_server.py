@@ -1,0 +1,66 @@
+"""rollout=vllm_server on CPU: the GRPO stage starts a vLLM server, trains on its rollouts with weights
+synced after every step, and stops it; an unreachable server is a clear error."""
+
+import pytest
+import requests
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rlreason.cli import CONFIG_MODULE
+from rlreason.pipeline import Run
+from rlreason.rollout.server import OpenAIServerClient, ServerError, managed_server
+from rlreason.stages import grpo, init
+from rlreason.validation import validate
+
+pytest.importorskip("vllm")
+
+TINY = [
+    "logger=none",
+    "rollout=vllm_server",
+    "rollout.server.port=8765",
+    "grpo.max_steps=3",
+    "grpo.learning_rate=3e-3",
+    "grpo.prompts_per_step=2",
+    "grpo.num_generations=4",
+    "grpo.max_completion_length=16",
+    "grpo.save_steps=100",
+    "data.grpo_size=16",
+    "model.tiny_moe.tokenizer_corpus_size=200",
+]
+
+
+def test_grpo_trains_on_server_rollouts_and_the_server_ends_with_the_policy_weights(tmp_path):
+    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY])
+    run = Run(tmp_path)
+    run.record("init", "completed", 0.0, init.run(cfg, run))
+    result = grpo.run(cfg, run)
+    assert result.metrics["steps"] == 3 and result.metrics["rollout_engine"] == "vllm"
+    log = (tmp_path / "grpo" / "vllm_server.log").read_text()
+    assert "reload" in log.lower() or "Application startup complete" in log
+    with pytest.raises(requests.ConnectionError):  # stopped with the stage
+        requests.get("http://127.0.0.1:8765/health", timeout=2)
+
+    # A fresh server on the trained checkpoint answers greedy requests exactly like the HF policy.
+    tokenizer = AutoTokenizer.from_pretrained(result.checkpoint)
+    policy = AutoModelForCausalLM.from_pretrained(result.checkpoint).eval()
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Mia has 7 pens. She buys 5 more. How many pens now?"}], add_generation_prompt=True, return_dict=False)
+    expected = policy.generate(torch.tensor([prompt]), max_new_tokens=12, min_new_tokens=12, do_sample=False)[0, len(prompt):].tolist()
+    with managed_server(result.checkpoint, "cpu", "float32", 0, cfg.rollout, tmp_path) as url:
+        client = OpenAIServerClient(url, result.checkpoint, timeout=60)
+        out = client.generate([prompt], n=1, temperature=0.0, max_tokens=12, generation_kwargs={"ignore_eos": True})
+    assert out["completion_ids"] == [expected]
+    assert len(out["logprobs"][0]) == 12
+
+
+def test_an_unreachable_server_url_fails_naming_the_key(tmp_path):
+    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, "rollout.server.url=http://127.0.0.1:9", "rollout.server.timeout=2"])
+    with pytest.raises(ServerError, match=r"http://127.0.0.1:9 not healthy after 2 s \(rollout.server.timeout\)"):
+        with managed_server("unused", "cpu", "float32", 0, cfg.rollout, tmp_path):
+            pass
+
+
+def test_a_server_that_dies_at_start_up_reports_its_log(tmp_path):
+    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY])
+    with pytest.raises(ServerError, match="exited with code"):
+        with managed_server(str(tmp_path / "no_such_model"), "cpu", "float32", 0, cfg.rollout, tmp_path):
+            pass
