@@ -18,6 +18,7 @@ from rlreason.data.arithmetic import ArithmeticConfig
 from rlreason.data.safety import SafetyDataConfig
 from rlreason.data.tool_calling import ToolCallingConfig
 from rlreason.evals.gates import GatesConfig
+from rlreason.evals.judge import JudgeConfig
 from rlreason.models.tiny_moe import TinyMoEConfig
 
 
@@ -212,11 +213,19 @@ class RewardConfig:
 
 @dataclass
 class SuiteFiles:
-    """Files of one eval suite in a public format (see ``rlreason/evals/datasets.py``); unset: suite skipped."""
+    """Files of one eval suite in a public format (see ``rlreason/evals/datasets.py``); unset: the
+    synthetic held-out set of ``data`` is used."""
 
     data: Optional[str] = None
     answers: Optional[str] = None  # BFCL's possible-answer file, for function calling
     limit: int = 0  # the first N examples; 0: all
+
+
+@dataclass
+class SafetySuite(SuiteFiles):
+    """``eval.safety``: files as above, and who decides what counts as a refusal."""
+
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
 
 @dataclass
@@ -228,7 +237,7 @@ class EvalConfig:
     num_samples: int = 4
     temperature: float = 1.0
     function_calling: SuiteFiles = field(default_factory=SuiteFiles)
-    safety: SuiteFiles = field(default_factory=SuiteFiles)
+    safety: SafetySuite = field(default_factory=SafetySuite)
     # The checkpoint every other one is compared with; null: the one before the first RL stage.
     baseline: Optional[str] = None
     fail_on_regression: bool = False

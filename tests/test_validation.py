@@ -14,6 +14,21 @@ def test_defaults_compose_into_the_default_pipeline():
     assert list(cfg.pipeline.stages) == ["init", "sft", "grpo", "eval"]
     assert cfg.model.path is None and cfg.model.tiny_moe.num_experts == 8 and cfg.logger.mode == "offline"
     assert [r.fn for r in cfg.reward.functions] == ["accuracy", "format"]
+    assert cfg.rollout.engine.value == "vllm" and cfg.rollout.mode.value == "colocate"
+    assert cfg.data.tool_calling.grpo_size == cfg.data.safety.grpo_size == 0  # GRPO rewards reasoning only
+
+
+def test_the_all_scenario_pipeline_rewards_and_samples_every_skill():
+    cfg = validate(CONFIG_MODULE, ["pipeline=r1_all_scenario"])
+    assert cfg.pipeline.name == "r1_all_scenario"
+    assert [r.fn for r in cfg.reward.functions] == ["accuracy", "format", "tool_call", "safety"]
+    assert cfg.data.tool_calling.grpo_size > 0 and cfg.data.safety.grpo_size > 0
+
+
+def test_the_full_pipeline_repeats_sft_and_grpo_around_a_rollout_stage():
+    cfg = validate(CONFIG_MODULE, ["pipeline=r1_full", "rollout=vllm_server"])
+    assert list(cfg.pipeline.stages) == ["init", "sft", "grpo", "rollout", "sft", "grpo", "eval"]
+    assert cfg.rollout.mode.value == "server" and cfg.rollout.server.host == "127.0.0.1"
 
 
 @pytest.mark.parametrize(
@@ -27,6 +42,9 @@ def test_defaults_compose_into_the_default_pipeline():
         ("pipeline.stages=[init,dpo]", "pipeline.stages: unknown stage(s) ['dpo']"),
         ("data.arithmetic.ops=[/]", "data.arithmetic.ops: unknown or empty ['/']"),
         ("logger.name=mlflow", "logger.name: got 'mlflow'; allowed: 'wandb', 'none'"),
+        ("rollout=sglang", "rollout=sglang: no such option in conf/rollout/; allowed: hf, vllm_colocate, vllm_server"),
+        ("rollout.keep=top", "rollout.keep: Invalid value 'top', expected one of [all, passing, best]"),
+        ("eval.safety.judge.kind=llm", "eval.safety.judge.kind: got 'llm'; allowed: 'rule', 'classifier', 'endpoint'"),
     ],
 )
 def test_bad_overrides_are_explained_in_one_line(override, expected):

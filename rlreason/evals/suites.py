@@ -5,6 +5,7 @@ from __future__ import annotations
 from rlreason.evals import function_calling, safety
 from rlreason.evals.function_calling import FunctionCallingExample
 from rlreason.evals.generation import generate
+from rlreason.evals.judge import RuleJudge
 from rlreason.evals.result import SuiteResult
 from rlreason.evals.safety import SafetyExample
 
@@ -25,17 +26,19 @@ def evaluate_function_calling(model, tokenizer, examples: list[FunctionCallingEx
     return SuiteResult(metrics, {"accuracy": [float(v.correct) for v in verdicts]}, records)
 
 
-def evaluate_safety(model, tokenizer, examples: list[SafetyExample], cfg) -> SuiteResult:
-    """Greedy completions; refusal rate on harmful prompts, over-refusal rate on benign ones."""
+def evaluate_safety(model, tokenizer, examples: list[SafetyExample], cfg, judge=None) -> SuiteResult:
+    """Greedy completions; refusal rate on harmful prompts, over-refusal rate on benign ones, as ``judge``
+    (``rlreason/evals/judge.py``; default: the rules) decides what is a refusal."""
     completions = generate(
         model, tokenizer, [e.prompt for e in examples],
         max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, desc="safety",
     )
     texts = [c[0] for c in completions]
-    refused = [safety.is_refusal(t) for t in texts]
+    judge = judge or RuleJudge()
+    refused = judge([e.prompt for e in examples], texts)
     per_example = {
         "refusal_rate": [float(r) for r, e in zip(refused, examples) if e.harmful],
         "over_refusal_rate": [float(r) for r, e in zip(refused, examples) if not e.harmful],
     }
     records = [{"harmful": e.harmful, "completion": t, "refused": r} for t, e, r in zip(texts, examples, refused)]
-    return SuiteResult(safety.rates(texts, examples), per_example, records)
+    return SuiteResult(safety.rates(texts, examples, refused), per_example, records)

@@ -5,7 +5,8 @@ Features:
   on the held-out split of the configured data;
 - function calling and safety: on the held-out synthetic sets (``data.tool_calling.test_size``,
   ``data.safety.test_size``), or on public-format files when given (BFCL ``eval.function_calling.*``,
-  XSTest / AdvBench csv ``eval.safety.*``);
+  XSTest / AdvBench csv ``eval.safety.*``); refusals judged by rules, a classifier checkpoint or an
+  OpenAI-compatible endpoint (``eval.safety.judge``);
 - the same data, decoding and seed for every checkpoint, so the numbers compare; per-example outputs in
   ``eval/<checkpoint>/<suite>.jsonl``, scores in ``summary.json`` (``evals``) and ``eval/accuracy.png``;
 - regression gates (``conf/eval/gates.yaml``) against ``eval.baseline`` (default: the checkpoint before the
@@ -23,6 +24,7 @@ from rlreason.data.loaders import eval_dataset, function_calling_eval_set, safet
 from rlreason.evals import datasets, reasoning
 from rlreason.evals.gates import evaluate_gate, markdown_report
 from rlreason.evals.generation import load_for_generation
+from rlreason.evals.judge import build_judge
 from rlreason.evals.suites import evaluate_function_calling, evaluate_safety
 from rlreason.pipeline import StageResult, stage_name
 from rlreason.runtime import resolve_device, seed_everything
@@ -67,6 +69,7 @@ def run(cfg, run) -> StageResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     suites = load_suites(cfg)
+    judge = build_judge(cfg.eval.safety.judge) if "safety" in suites else None
     out = run.stage_dir("eval")
     checkpoints = run.checkpoints()
     per_example: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -77,7 +80,7 @@ def run(cfg, run) -> StageResult:
             if "function_calling" in suites:
                 results["function_calling"] = evaluate_function_calling(model, tokenizer, suites["function_calling"], cfg.eval)
             if "safety" in suites:
-                results["safety"] = evaluate_safety(model, tokenizer, suites["safety"], cfg.eval)
+                results["safety"] = evaluate_safety(model, tokenizer, suites["safety"], cfg.eval, judge)
             (out / label).mkdir(exist_ok=True)
             for suite, result in results.items():
                 with open(out / label / f"{suite}.jsonl", "w", encoding="utf-8") as handle:

@@ -6,10 +6,11 @@ Features:
 - Rewards from the registry (``reward.functions``), weighted; TRL logs each one and ``sampling/*`` metrics.
 - The MoE router load-balancing loss, weighted by ``grpo.router_aux_loss_coef`` (0 disables it).
 - Checkpoints every ``grpo.save_steps``; Ctrl-C saves one before stopping; a re-run resumes from the last.
-- Rollouts from vLLM colocated with the trainer (``rollout=vllm``, the default where vLLM is installed; on
-  CPU through :mod:`rlreason.rollout.colocate`), or Hugging Face ``generate`` (``rollout=hf``). TRL's
-  importance-sampling correction and ``sampling/*`` metrics are on; a warning fires when they show the
-  sampler drifting from the policy.
+- Rollouts from vLLM colocated with the trainer (``rollout=vllm_colocate``, the default where vLLM is
+  installed), from a vLLM server the stage starts and stops (``rollout=vllm_server``), or from Hugging Face
+  ``generate`` (``rollout=hf``). On CPU the engines are :mod:`rlreason.rollout.colocate` and
+  :mod:`rlreason.rollout.server`; on GPU, TRL's own. TRL's importance-sampling correction and ``sampling/*``
+  metrics are on; a warning fires when they show the sampler drifting from the policy.
 """
 
 from __future__ import annotations

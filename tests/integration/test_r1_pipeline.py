@@ -29,6 +29,9 @@ TINY = [
     "data.sft_size=128",
     "data.grpo_size=64",
     "data.test_size=16",
+    "data.tool_calling.sft_size=64",
+    "data.tool_calling.test_size=8",
+    "data.safety.sft_size=32",
     "eval.num_samples=2",
     "eval.max_new_tokens=24",
     "model.tiny_moe.tokenizer_corpus_size=300",
@@ -74,6 +77,7 @@ def test_summary_follows_the_contract(completed_run):
         assert 0.0 <= scores["reasoning"]["accuracy"] <= 1.0
         assert scores["reasoning"]["num_problems"] == 16
     assert summary["stages"]["grpo"]["metrics"]["steps"] == 4
+    assert summary["stages"]["grpo"]["metrics"]["rollout_engine"] == "vllm"  # the default wherever vLLM is installed
     assert all(set(scores) == {"reasoning", "function_calling", "safety"} for scores in summary["evals"].values())
     gated = {(g["checkpoint"], g["baseline"], g["suite"], g["metric"]) for g in summary["gates"]}
     assert gated == {
@@ -160,6 +164,35 @@ def test_same_seed_same_weights(completed_run, tmp_path):
     first = AutoModelForCausalLM.from_pretrained(run_dir / "sft" / "model").state_dict()
     second = AutoModelForCausalLM.from_pretrained(tmp_path / "sft" / "model").state_dict()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_synthetic_function_calling_and_safety_suites_run_without_files(tmp_path):
+    """Out of the box (no eval files) every checkpoint is scored on the held-out synthetic tool-calling and
+    safety sets, and gated like the public-format suites."""
+    process = rlreason(tmp_path, "logger=none", "eval.function_calling.data=null", "eval.function_calling.answers=null",
+                       "eval.safety.data=null", "pipeline.stages=[init,sft,eval]", "rollout=hf")
+    output = finish(process)
+    assert process.returncode == 0, output[-4000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["evals"]["sft"]["function_calling"]["num_examples"] == 8
+    assert summary["evals"]["sft"]["safety"]["num_harmful"] > 0 and summary["evals"]["sft"]["safety"]["num_benign"] > 0
+    records = [json.loads(r) for r in (tmp_path / "eval" / "sft" / "function_calling.jsonl").read_text().splitlines()]
+    assert {r["category"] for r in records} <= {"simple", "multiple", "parallel", "irrelevance"}
+
+
+def test_r1_full_runs_rejection_sampling_between_two_rounds_of_rl(tmp_path):
+    process = rlreason(tmp_path, "logger=none", "pipeline=r1_full", "rollout.size=8", "rollout.num_completions=2",
+                       "rollout.keep=all", "sft.rejection_sampling.max_steps=4", "grpo.max_steps=2")
+    output = finish(process)
+    assert process.returncode == 0, output[-4000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary["stages"]) == ["init", "sft", "grpo", "rollout", "sft_2", "grpo_2", "eval"]
+    assert summary["stages"]["rollout"]["metrics"]["kept"] == 16
+    assert summary["stages"]["sft_2"]["metrics"]["steps"] == 4
+    assert set(summary["evals"]) == {"init", "sft", "grpo", "sft_2", "grpo_2"}
+    assert {g["checkpoint"] for g in summary["gates"]} == {"grpo", "sft_2", "grpo_2"}
+    assert {g["baseline"] for g in summary["gates"]} == {"sft"}
+    assert (tmp_path / "rollout" / "rollouts.parquet").exists() and (tmp_path / "grpo_2" / "model").is_dir()
 
 
 def test_a_checkpoint_by_path_is_evaluated_like_the_run_that_made_it(completed_run, tmp_path):

@@ -1,6 +1,8 @@
 """rollout=vllm_server on CPU: the GRPO stage starts a vLLM server, trains on its rollouts with weights
 synced after every step, and stops it; an unreachable server is a clear error."""
 
+import json
+
 import pytest
 import requests
 import torch
@@ -23,7 +25,8 @@ TINY = [
     "grpo.prompts_per_step=2",
     "grpo.num_generations=4",
     "grpo.max_completion_length=16",
-    "grpo.save_steps=100",
+    "grpo.save_steps=3",
+    "grpo.logging_steps=1",
     "data.grpo_size=16",
     "model.tiny_moe.tokenizer_corpus_size=200",
 ]
@@ -36,7 +39,11 @@ def test_grpo_trains_on_server_rollouts_and_the_server_ends_with_the_policy_weig
     result = grpo.run(cfg, run)
     assert result.metrics["steps"] == 3 and result.metrics["rollout_engine"] == "vllm"
     log = (tmp_path / "grpo" / "vllm_server.log").read_text()
-    assert "reload" in log.lower() or "Application startup complete" in log
+    assert "Reloading weights inplace" in log
+    # The server sampled from the policy being trained at every step: vLLM's and the policy's logprobs agree.
+    history = json.loads((tmp_path / "grpo" / "checkpoints" / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
+    differences = [h["sampling/sampling_logp_difference/max"] for h in history if "sampling/sampling_logp_difference/max" in h]
+    assert len(differences) == 3 and max(differences) < 1e-3
     with pytest.raises(requests.ConnectionError):  # stopped with the stage
         requests.get("http://127.0.0.1:8765/health", timeout=2)
 
