@@ -1,5 +1,8 @@
 """``rlreason``: the Hydra entry point. With no arguments it runs ``pipeline=r1`` on the embedded tiny MoE.
 
+``rlreason eval eval.checkpoints=[A,B,...]`` evaluates checkpoints alone (``pipeline=eval``), the first as
+the baseline of the gates; ``rlreason eval score ...`` scores completions made elsewhere.
+
 Overrides are validated before anything runs: an unknown key, a bad value or a missing config group prints
 one line naming the key and what is allowed, and exits with code 2.
 """
@@ -55,6 +58,9 @@ def main() -> None:
 
         score_main(args[2:])
         return
+    if args[:1] == ["eval"]:  # `rlreason eval eval.checkpoints=[a,b] ...`: the eval stage alone
+        args = ["pipeline=eval", *args[1:]]
+        sys.argv = [sys.argv[0], *args]
     overrides = [a for a in args if not a.startswith("-") and not a.startswith("hydra")]
     # A sweep (-m seed=0,1,2) is validated by Hydra job by job; so are --help and --cfg requests.
     if not any(a.startswith("-") for a in args):

@@ -238,6 +238,9 @@ class EvalConfig:
     temperature: float = 1.0
     function_calling: SuiteFiles = field(default_factory=SuiteFiles)
     safety: SafetySuite = field(default_factory=SafetySuite)
+    # Checkpoints to evaluate instead of the run's (HF folders; `rlreason eval eval.checkpoints=[a,b]`),
+    # labelled by folder name (a run's `<stage>/model` by its stage); the first is the baseline.
+    checkpoints: list[str] = field(default_factory=list)
     # The checkpoint every other one is compared with; null: the one before the first RL stage.
     baseline: Optional[str] = None
     fail_on_regression: bool = False
@@ -273,8 +276,8 @@ class PipelineConfig:
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown:
             raise ValueError(f"pipeline.stages: unknown stage(s) {unknown}; allowed: {sorted(STAGES)}")
-        if self.stages and self.stages[0] != "init":
-            raise ValueError("pipeline.stages: the first stage must be 'init' (it resolves the policy)")
+        if self.stages and self.stages[0] != "init" and self.stages != ["eval"]:
+            raise ValueError("pipeline.stages: the first stage must be 'init' (it resolves the policy), or run [eval] alone")
 
 
 @dataclass

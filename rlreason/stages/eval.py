@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 from rlreason import tracking
 from rlreason.data.loaders import eval_dataset, function_calling_eval_set, safety_eval_set
@@ -55,12 +56,29 @@ def load_suites(cfg) -> dict:
     return suites
 
 
+def listed_checkpoints(paths: list[str]) -> dict[str, str]:
+    """``eval.checkpoints`` keyed by label: the folder name, or the stage for a run's ``<stage>/model``."""
+    labelled: dict[str, str] = {}
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise FileNotFoundError(f"eval.checkpoints: {path} is not a checkpoint folder")
+        base = path.parent.name if path.name == "model" else path.name
+        label, n = base, 1
+        while label in labelled:
+            n += 1
+            label = f"{base}_{n}"
+        labelled[label] = str(path.resolve())
+    return labelled
+
+
 def baseline_label(cfg, labels: list[str]) -> str:
-    """``eval.baseline``, or the last checkpoint made before the first RL stage of the pipeline."""
+    """``eval.baseline``; the first of ``eval.checkpoints``; or the last checkpoint before the first RL stage."""
     if cfg.eval.baseline is not None:
         if cfg.eval.baseline not in labels:
             raise ValueError(f"eval.baseline={cfg.eval.baseline}: no such checkpoint; allowed: {', '.join(labels)}")
         return cfg.eval.baseline
+    if cfg.eval.checkpoints:
+        return labels[0]
     first_rl = next((i for i, label in enumerate(labels) if stage_name(label) in RL_STAGES), len(labels))
     return labels[first_rl - 1] if first_rl > 0 else labels[0]
 
@@ -71,7 +89,9 @@ def run(cfg, run) -> StageResult:
     suites = load_suites(cfg)
     judge = build_judge(cfg.eval.safety.judge) if "safety" in suites else None
     out = run.stage_dir("eval")
-    checkpoints = run.checkpoints()
+    checkpoints = listed_checkpoints(cfg.eval.checkpoints) if cfg.eval.checkpoints else run.checkpoints()
+    if not checkpoints:
+        raise ValueError("nothing to evaluate: run eval after a stage that makes a checkpoint, or set eval.checkpoints")
     per_example: dict[str, dict[str, dict[str, list[float]]]] = {}
     with tracking.stage_run(cfg, run, "eval") as wandb_run:
         for label, checkpoint in checkpoints.items():

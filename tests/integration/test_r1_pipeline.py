@@ -180,6 +180,24 @@ def test_synthetic_function_calling_and_safety_suites_run_without_files(tmp_path
     assert {r["category"] for r in records} <= {"simple", "multiple", "parallel", "irrelevance"}
 
 
+def test_the_eval_command_scores_a_list_of_checkpoints_against_the_first(completed_run, tmp_path):
+    run_dir, _ = completed_run
+    command = [sys.executable, "-m", "rlreason", "eval", f"eval.checkpoints=[{run_dir / 'sft' / 'model'},{run_dir / 'grpo' / 'model'}]",
+               f"run_dir={tmp_path}", "logger=none", *TINY]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    original = json.loads((run_dir / "summary.json").read_text())["evals"]
+    assert list(summary["stages"]) == ["eval"]
+    assert list(summary["evals"]) == ["sft", "grpo"]
+    for label in ("sft", "grpo"):  # greedy scores: the same checkpoint, data and decoding give the same numbers
+        mine, theirs = summary["evals"][label], original[label]
+        assert mine["reasoning"]["accuracy"] == theirs["reasoning"]["accuracy"]
+        assert mine["function_calling"]["accuracy"] == theirs["function_calling"]["accuracy"]
+        assert mine["safety"]["refusal_rate"] == theirs["safety"]["refusal_rate"]
+    assert {(g["checkpoint"], g["baseline"]) for g in summary["gates"]} == {("grpo", "sft")}
+
+
 def test_r1_full_runs_rejection_sampling_between_two_rounds_of_rl(tmp_path):
     process = rlreason(tmp_path, "logger=none", "pipeline=r1_full", "rollout.size=8", "rollout.num_completions=2",
                        "rollout.keep=all", "sft.rejection_sampling.max_steps=4", "grpo.max_steps=2")

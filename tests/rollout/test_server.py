@@ -38,9 +38,9 @@ def test_grpo_trains_on_server_rollouts_and_the_server_ends_with_the_policy_weig
     run.record("init", "completed", 0.0, init.run(cfg, run))
     result = grpo.run(cfg, run)
     assert result.metrics["steps"] == 3 and result.metrics["rollout_engine"] == "vllm"
-    log = (tmp_path / "grpo" / "vllm_server.log").read_text()
-    assert "Reloading weights inplace" in log
-    # The server sampled from the policy being trained at every step: vLLM's and the policy's logprobs agree.
+    assert (tmp_path / "grpo" / "vllm_server.log").stat().st_size > 0
+    # The server sampled from the policy being trained at every step (weights change a lot at this learning
+    # rate, so a missed sync would show): vLLM's and the policy's logprobs of the sampled tokens agree.
     history = json.loads((tmp_path / "grpo" / "checkpoints" / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
     differences = [h["sampling/sampling_logp_difference/max"] for h in history if "sampling/sampling_logp_difference/max" in h]
     assert len(differences) == 3 and max(differences) < 1e-3

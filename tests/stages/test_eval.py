@@ -33,3 +33,16 @@ def test_a_lost_skill_fails_its_gate_and_an_unchanged_one_passes():
 def test_a_repeated_rl_stage_is_gated_against_the_checkpoint_before_the_first_one():
     labels = ["init", "sft", "grpo", "sft_2", "grpo_2"]
     assert baseline_label(_cfg("pipeline=r1_full"), labels) == "sft"
+
+
+def test_listed_checkpoints_are_labelled_by_stage_and_the_first_is_the_baseline(tmp_path):
+    from rlreason.stages.eval import listed_checkpoints
+
+    for folder in ("a/sft/model", "a/grpo/model", "b/grpo/model", "mine"):
+        (tmp_path / folder).mkdir(parents=True)
+    paths = [str(tmp_path / f) for f in ("a/sft/model", "a/grpo/model", "b/grpo/model", "mine")]
+    labels = list(listed_checkpoints(paths))
+    assert labels == ["sft", "grpo", "grpo_2", "mine"]
+    assert baseline_label(_cfg(f"eval.checkpoints=[{','.join(paths)}]"), labels) == "sft"
+    with pytest.raises(FileNotFoundError, match="eval.checkpoints: .*nope is not a checkpoint folder"):
+        listed_checkpoints([str(tmp_path / "nope")])
