@@ -7,7 +7,6 @@ import logging
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
-
 logger = logging.getLogger(__name__)
 
 
