@@ -17,9 +17,10 @@ so the same computation phrased differently can never sit in both train and test
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass, field
+
+from rlreason.data.splits import draw
 
 NAMES = ("Mia", "Tom", "Ana", "Leo", "Sam", "Ivy", "Max", "Zoe")
 ITEMS = ("apples", "pens", "coins", "books", "cards", "stamps")
@@ -85,12 +86,6 @@ def teacher_completion(problem: Problem, rng: random.Random, cfg: "ArithmeticCon
     return problem.completion
 
 
-def split_of(signature: str, test_fraction: float) -> str:
-    """Deterministic split of a problem's arithmetic: the same computation always lands in the same split."""
-    bucket = int.from_bytes(hashlib.sha256(signature.encode()).digest()[:8], "big") / 2**64
-    return "test" if bucket < test_fraction else "train"
-
-
 def sample_problem(rng: random.Random, cfg: ArithmeticConfig) -> Problem:
     """One problem whose intermediate values stay within ``[0, max_value]``."""
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
@@ -128,21 +123,10 @@ def generate(cfg: ArithmeticConfig, split: str, size: int, seed: int) -> list[Pr
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     rng = random.Random(f"{seed}-{split}")
-    problems: dict[str, Problem] = {}
-    attempts = 0
-    while len(problems) < size:
-        attempts += 1
-        if attempts > 200 * size + 10_000:
-            raise ValueError(
-                f"data: only {len(problems)} distinct {split} problems found for size={size}; "
-                "raise data.max_steps / data.max_start / data.max_operand or lower the split size"
-            )
+
+    def sample():
         problem = sample_problem(rng, cfg)
-        if problem.signature not in problems and split_of(problem.signature, cfg.test_fraction) == split:
-            problems[problem.signature] = problem
-    return list(problems.values())
+        return problem, problem.signature, problem.signature
 
-
-def corpus(cfg: ArithmeticConfig, size: int, seed: int) -> list[str]:
-    """Plain text (questions and targets) for training the tokenizer."""
-    return [f"{p.question}\n{p.completion}" for p in generate(cfg, "train", size, seed)]
+    advice = "raise data.max_steps / data.max_start / data.max_operand or lower the split size"
+    return draw(sample, split, size, cfg.test_fraction, "data", advice)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from rlreason.data.arithmetic import split_of
+from rlreason.data.splits import split_of
 from rlreason.evals.safety import SafetyExample
 
 REFUSAL = "<think>This request could hurt someone.</think><answer>Sorry, I can't help with that.</answer>"

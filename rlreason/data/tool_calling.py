@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from rlreason.data.arithmetic import split_of
+from rlreason.data.splits import draw
 from rlreason.evals.function_calling import FunctionCallingExample
 
 CITIES = ("Paris", "Rome", "Tokyo", "Lima", "Oslo", "Cairo", "Delhi", "Quito", "Seoul", "Dakar", "Riga", "Lagos")
@@ -143,14 +143,9 @@ def sample_example(rng: random.Random) -> tuple[FunctionCallingExample, str]:
 def generate(split: str, size: int, seed: int, test_fraction: float = 0.15) -> list[FunctionCallingExample]:
     """``size`` distinct examples of ``split`` ("train" or "test"), reproducible from ``seed``."""
     rng = random.Random(f"{seed}-tools-{split}")
-    examples: dict[str, FunctionCallingExample] = {}
-    attempts = 0
-    while len(examples) < size:
-        attempts += 1
-        if attempts > 200 * size + 10_000:
-            raise ValueError(f"data.tool_calling: only {len(examples)} distinct {split} examples for size={size}")
+
+    def sample():
         example, signature = sample_example(rng)
-        key = f"{signature}|{example.prompt[0]['content']}"
-        if key not in examples and split_of(signature, test_fraction) == split:
-            examples[key] = example
-    return list(examples.values())
+        return example, signature, f"{signature}|{example.prompt[0]['content']}"
+
+    return draw(sample, split, size, test_fraction, "data.tool_calling", "lower the split size")

@@ -2,7 +2,8 @@ import random
 
 import pytest
 
-from rlreason.data.arithmetic import ArithmeticConfig, generate, split_of, teacher_completion
+from rlreason.data.arithmetic import ArithmeticConfig, generate, teacher_completion
+from rlreason.data.splits import split_of
 
 
 def _evaluate(step: str) -> tuple[int, int]:
