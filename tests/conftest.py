@@ -4,3 +4,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+import pytest  # noqa: E402  (after the environment above, which must be set before anything imports HF)
+
+
+@pytest.fixture(scope="session")
+def initialized_run():
+    """``initialized_run(run_dir, overrides) -> (cfg, run)``: a run whose init stage (tiny MoE) is done."""
+    from rlreason.cli import CONFIG_MODULE
+    from rlreason.pipeline import Run
+    from rlreason.stages import init
+    from rlreason.validation import validate
+
+    def make(run_dir, overrides):
+        cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", *overrides])
+        run = Run(run_dir)
+        run.record("init", "completed", 0.0, init.run(cfg, run))
+        return cfg, run
+
+    return make

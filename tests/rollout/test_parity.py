@@ -9,14 +9,11 @@ import torch
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlreason.cli import CONFIG_MODULE
 from rlreason.data.loaders import grpo_dataset
-from rlreason.pipeline import Run
 from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.trainer import RolloutGRPOTrainer
 from rlreason.rollout.weight_sync import checkpoint_format_weights, load_into_vllm
-from rlreason.stages import grpo, init, sft
-from rlreason.validation import validate
+from rlreason.stages import grpo, sft
 
 pytest.importorskip("vllm")
 
@@ -74,12 +71,10 @@ def agreement(a, b) -> int:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, initialized_run):
     """A trainer (policy and colocated CPU engine) after GRPO updates with vLLM rollouts."""
     run_dir = tmp_path_factory.mktemp("parity")
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", *TINY])
-    run = Run(run_dir)
-    run.record("init", "completed", 0.0, init.run(cfg, run))
+    cfg, run = initialized_run(run_dir, TINY)
     run.record("sft", "completed", 0.0, sft.run(cfg, run))  # a policy whose greedy outputs depend on the prompt
     source = run.latest_checkpoint()
     tokenizer = AutoTokenizer.from_pretrained(source)

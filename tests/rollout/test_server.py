@@ -9,9 +9,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlreason.cli import CONFIG_MODULE
-from rlreason.pipeline import Run
 from rlreason.rollout.server import OpenAIServerClient, ServerError, managed_server
-from rlreason.stages import grpo, init
+from rlreason.stages import grpo
 from rlreason.validation import validate
 
 pytest.importorskip("vllm")
@@ -32,10 +31,8 @@ TINY = [
 ]
 
 
-def test_grpo_trains_on_server_rollouts_and_the_server_ends_with_the_policy_weights(tmp_path):
-    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY])
-    run = Run(tmp_path)
-    run.record("init", "completed", 0.0, init.run(cfg, run))
+def test_grpo_trains_on_server_rollouts_and_the_server_ends_with_the_policy_weights(tmp_path, initialized_run):
+    cfg, run = initialized_run(tmp_path, TINY)
     result = grpo.run(cfg, run)
     assert result.metrics["steps"] == 3 and result.metrics["rollout_engine"] == "vllm"
     assert (tmp_path / "grpo" / "vllm_server.log").stat().st_size > 0

@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM
 
 from rlreason.cli import CONFIG_MODULE
 from rlreason.pipeline import Run, StageResult
-from rlreason.stages import grpo, init
+from rlreason.stages import grpo
 from rlreason.validation import validate
 
 TINY = [
@@ -28,11 +28,9 @@ def length_parity(prompts, completions, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def initial_checkpoint(tmp_path_factory):
+def initial_checkpoint(tmp_path_factory, initialized_run):
     run_dir = tmp_path_factory.mktemp("init")
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", *TINY])
-    run = Run(run_dir)
-    run.record("init", "completed", 0.0, init.run(cfg, run))
+    initialized_run(run_dir, TINY)
     return run_dir
 
 

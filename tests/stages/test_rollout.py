@@ -6,10 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from rlreason.cli import CONFIG_MODULE
-from rlreason.pipeline import Run
-from rlreason.stages import init, rollout, sft
-from rlreason.validation import validate
+from rlreason.stages import rollout, sft
 
 pytest.importorskip("vllm")
 
@@ -25,14 +22,12 @@ def test_rejection_sampling_keeps_passing_or_each_prompts_best():
     assert rollout._kept(rows, "best", 1.0) == [True, False, False, False, True, False]
 
 
-def test_rollouts_are_scored_written_and_feed_the_next_sft(tmp_path):
-    cfg = validate(CONFIG_MODULE, [
-        f"run_dir={tmp_path}", "logger=none", "model.tiny_moe.tokenizer_corpus_size=200", "data.tool_calling.grpo_size=4",
+def test_rollouts_are_scored_written_and_feed_the_next_sft(tmp_path, initialized_run):
+    cfg, run = initialized_run(tmp_path, [
+        "logger=none", "model.tiny_moe.tokenizer_corpus_size=200", "data.tool_calling.grpo_size=4",
         "rollout.size=6", "rollout.num_completions=3", "rollout.max_tokens=8", "rollout.keep=all",
         "reward=all_scenario", "sft.rejection_sampling.max_steps=2",
     ])
-    run = Run(tmp_path)
-    run.record("init", "completed", 0.0, init.run(cfg, run))
     result = rollout.run(cfg, run)
     run.record("rollout", "completed", 0.0, result)
     frame = pd.read_parquet(tmp_path / "rollout" / "rollouts.parquet")
