@@ -1,11 +1,13 @@
 """Rollout speed: vLLM vs Hugging Face generate on the tiny MoE, and GRPO step time with each engine.
 
 Both engines run in this one process on the same checkpoint, prompts and sampling (T=1, fixed length), so
-the figures are ratios on the same machine state. Ends with one JSON line::
+the figures are ratios on the same machine state. GRPO is timed with HF rollouts, with the default colocated
+vLLM engine, and with that engine plus TRL's importance-sampling correction (``vllm_colocate_is``: one more
+policy forward per step; the CPU default leaves it off). Ends with one JSON line::
 
     {"hf_tokens_per_s": ..., "vllm_tokens_per_s": ..., "vllm_over_hf": ...,
-     "grpo_step_s": {"hf": ..., "vllm": ...}, "grpo_generation_share": {"hf": ..., "vllm": ...},
-     "grpo_hf_over_vllm_step_time": ...}
+     "grpo_step_s": {"hf": ..., "vllm_colocate": ..., "vllm_colocate_is": ...},
+     "grpo_generation_share": {...}, "grpo_hf_over_vllm_step_time": ...}
 
 Usage: python bench/rollout.py [--prompts 64] [--samples 8] [--tokens 48] [--grpo-steps 10]
 """
@@ -64,6 +66,13 @@ def vllm_tokens_per_s(llm, prompts, samples: int, tokens: int) -> float:
     return sum(len(c.token_ids) for o in outputs for c in o.outputs) / elapsed
 
 
+GRPO_ENGINES = {
+    "hf": ["rollout=hf"],
+    "vllm_colocate": ["rollout=vllm_colocate"],
+    "vllm_colocate_is": ["rollout=vllm_colocate", "rollout.importance_sampling_correction=true"],
+}
+
+
 def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: str) -> tuple[float, float]:
     """Mean GRPO step time (after a warm-up step) and the share of it spent generating."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -75,7 +84,7 @@ def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: st
     from rlreason.stages import grpo
     from rlreason.validation import validate
 
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none", f"rollout={engine}", f"grpo.max_steps={steps + 1}"])
+    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none", *GRPO_ENGINES[engine], f"grpo.max_steps={steps + 1}"])
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForCausalLM.from_pretrained(checkpoint)
     rewards = build_rewards(cfg.reward)
@@ -141,7 +150,7 @@ def main() -> None:
         del llm
 
         step, share = {}, {}
-        for engine in ("hf", "vllm_colocate"):
+        for engine in GRPO_ENGINES:
             step[engine], share[engine] = grpo_timing(checkpoint, engine, options.grpo_steps, options.seed, tmp)
     figures = {
         "prompts": options.prompts, "samples": options.samples, "tokens": options.tokens,

@@ -176,7 +176,9 @@ class RolloutConfig:
     kv_cache_gib: int = 1
     gpu_memory_utilization: float = 0.3
     max_model_length: int = 512
-    # Warn when TRL's sampling/sampling_logp_difference/max crosses this (rollouts off-policy).
+    # TRL's importance-sampling correction of vLLM/policy mismatch; None: on GPU, off on CPU (exact fp32 sync).
+    importance_sampling_correction: Optional[bool] = None
+    # Warn when sampling/sampling_logp_difference/max crosses this (rollouts off-policy).
     max_logp_difference: float = 0.5
     # The rollout stage (rlreason/stages/rollout.py): prompts from the GRPO data, n completions each.
     size: int = 512

@@ -18,9 +18,12 @@ from rlreason.rollout.weight_sync import checkpoint_format_weights, load_into_vl
 class CPUColocateGeneration(VLLMGeneration):
     """TRL's colocated vLLM generation, with the engine and the weight sync made correct on CPU."""
 
-    def __init__(self, *args, dtype: str, seed: int, rollout, **kwargs):
+    def __init__(self, *args, dtype: str, seed: int, rollout, generation_kwargs: dict | None = None, **kwargs):
         self.dtype, self.seed, self.rollout = dtype, seed, rollout
-        super().__init__(*args, mode="colocate", **kwargs)
+        # TRL reads token ids and logprobs only; detokenizing every sampled token (and its logprob entry) is
+        # a quarter of vLLM's generate time on the tiny MoE.
+        generation_kwargs = {"detokenize": False, **(generation_kwargs or {})}
+        super().__init__(*args, mode="colocate", generation_kwargs=generation_kwargs, **kwargs)
 
     def _init_vllm(self) -> None:
         self.llm = start_llm(
@@ -31,7 +34,10 @@ class CPUColocateGeneration(VLLMGeneration):
             rollout=self.rollout,
             max_num_seqs=self.max_num_seqs,
             max_num_batched_tokens=4096,
-            # TRL's importance-sampling correction compares against logprobs after temperature scaling.
+            # Hashing every KV block costs more than the shared-prompt prefill it saves on CPU (measured ~5%
+            # of generate time for 8 prompts x 8 samples); and there is then no stale cache to reset on sync.
+            enable_prefix_caching=False,
+            # The sampling/* metrics (and TRL's correction) compare the policy's logprobs after temperature scaling.
             logprobs_mode="processed_logprobs",
             trust_remote_code=self.trust_remote_code,
         )
@@ -43,4 +49,3 @@ class CPUColocateGeneration(VLLMGeneration):
 
     def sync_weights(self) -> None:
         load_into_vllm(self.model_runner, checkpoint_format_weights(self.accelerator.unwrap_model(self.model)))
-        self.llm.reset_prefix_cache()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import torch
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
@@ -17,7 +18,20 @@ class RolloutGRPOTrainer(GRPOTrainer):
     TRL builds its engine inside ``__init__`` with no hook to choose another, so on CPU the trainer is built
     with vLLM off (TRL then starts no engine) and the CPU engine is attached afterwards with the arguments
     TRL would have used. On GPU (``cpu_engine=None``) nothing changes: TRL's own vLLM modes run.
+
+    With TRL's importance-sampling correction off (``rollout.importance_sampling_correction``), TRL skips the
+    no-grad policy forward the correction needs, and with it the ``sampling/*`` metrics. This trainer logs
+    them anyway, under TRL's names, from the policy logprobs the loss forward computes: with one generation
+    per optimizer step (``num_iterations=1``) they are the logprobs TRL's extra forward would give.
     """
+
+    SAMPLING_KEYS = (
+        "sampling/sampling_logp_difference/mean",
+        "sampling/sampling_logp_difference/max",
+        "sampling/importance_sampling_ratio/min",
+        "sampling/importance_sampling_ratio/mean",
+        "sampling/importance_sampling_ratio/max",
+    )
 
     def __init__(self, *args, cpu_engine: tuple[type, dict] | None = None, **kwargs):
         config = kwargs["args"]
@@ -51,6 +65,44 @@ class RolloutGRPOTrainer(GRPOTrainer):
                 server_timeout=config.vllm_server_timeout,
                 **extra,
             )
+        self._loss_inputs = None
+
+    @property
+    def measures_mismatch_in_loss(self) -> bool:
+        return self.use_vllm and not self.vllm_importance_sampling_correction
+
+    def _compute_loss(self, model, inputs):
+        self._loss_inputs = inputs if self.measures_mismatch_in_loss else None
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._loss_inputs = None
+
+    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+        outputs = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        inputs, self._loss_inputs = self._loss_inputs, None  # only the loss forward's first call measures
+        if inputs is not None and "sampling_per_token_logps" in inputs:
+            self._log_sampling_mismatch(outputs[0].detach(), inputs)
+        return outputs
+
+    def _log_sampling_mismatch(self, policy_logps: torch.Tensor, inputs: dict) -> None:
+        """TRL's ``sampling/*`` figures: |log p_policy - log p_vLLM| per completion token, and the token-level
+        ratio p_policy / p_vLLM that the correction would apply (unclipped)."""
+        mask = inputs["completion_mask"].bool()
+        if "tool_mask" in inputs:
+            mask &= inputs["tool_mask"].bool()
+        log_ratio = policy_logps - inputs["sampling_per_token_logps"]
+        log_ratio = log_ratio[mask & ~torch.isnan(log_ratio)]  # tokens vLLM could not score carry NaN
+        if log_ratio.numel() == 0:
+            return
+        difference, ratio = log_ratio.abs(), log_ratio.exp()
+        figures = (difference.mean(), difference.max(), ratio.min(), ratio.mean(), ratio.max())
+        gathered = self.accelerator.gather(torch.stack(figures).unsqueeze(0))  # (processes, 5)
+        reduced = (gathered[:, 0].mean(), gathered[:, 1].max(), gathered[:, 2].min(), gathered[:, 3].mean(),
+                   gathered[:, 4].max())
+        mode = "train" if self.model.training else "eval"
+        for key, value in zip(self.SAMPLING_KEYS, reduced):
+            self._metrics[mode][key].append(value.item())
 
 
 class MismatchWarning(TrainerCallback):

@@ -9,8 +9,9 @@ Features:
 - Rollouts from vLLM colocated with the trainer (``rollout=vllm_colocate``, the default where vLLM is
   installed), from a vLLM server the stage starts and stops (``rollout=vllm_server``), or from Hugging Face
   ``generate`` (``rollout=hf``). On CPU the engines are :mod:`rlreason.rollout.colocate` and
-  :mod:`rlreason.rollout.server`; on GPU, TRL's own. TRL's importance-sampling correction and ``sampling/*``
-  metrics are on; a warning fires when they show the sampler drifting from the policy.
+  :mod:`rlreason.rollout.server`; on GPU, TRL's own. TRL's importance-sampling correction is on for GPU
+  engines (``rollout.importance_sampling_correction``); ``sampling/*`` metrics are logged either way, and a
+  warning fires when they show the sampler drifting from the policy.
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ def uses_vllm(cfg) -> bool:
     return True
 
 
+def importance_sampling_correction(cfg, device: str) -> bool:
+    """``rollout.importance_sampling_correction``, by default on GPU only.
+
+    The correction reweights each token by p_policy / p_vLLM, which costs a no-grad policy forward per
+    step. On GPU, vLLM's kernels (and often its dtype) differ from training's, so the ratio is worth having.
+    On CPU the engine runs the policy's fp32 weights, synced exactly (|log p difference| ~1e-6, ratio 1), so
+    the forward buys nothing; the mismatch is still measured, from the loss forward (``RolloutGRPOTrainer``).
+    """
+    if cfg.rollout.importance_sampling_correction is not None:
+        return cfg.rollout.importance_sampling_correction
+    return device != "cpu"
+
+
 def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str) -> GRPOConfig:
     g = cfg.grpo
     return GRPOConfig(
@@ -54,7 +68,7 @@ def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str) 
         vllm_server_timeout=cfg.rollout.server.timeout,
         vllm_max_model_length=cfg.rollout.max_model_length,
         vllm_gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
-        vllm_importance_sampling_correction=True,
+        vllm_importance_sampling_correction=importance_sampling_correction(cfg, device),
         output_dir=output_dir,
         max_steps=g.max_steps,
         learning_rate=g.learning_rate,
