@@ -24,3 +24,15 @@ def initialized_run():
         return cfg, run
 
     return make
+
+
+def length_parity(prompts, completions, **kwargs):
+    """A reward that varies within every group, so advantages are never all zero and every GRPO step moves
+    the weights."""
+    return [float(len(c[0]["content"]) % 2) for c in completions]
+
+
+@pytest.fixture(scope="session")
+def varying_reward():
+    """``length_parity``, passed to trainers as a callable or to the reward registry as ``path:function``."""
+    return length_parity

@@ -52,7 +52,7 @@ def importance_sampling_correction(cfg, device: str) -> bool:
 
     The correction reweights each token by p_policy / p_vLLM, which costs a no-grad policy forward per
     step. On GPU, vLLM's kernels (and often its dtype) differ from training's, so the ratio is worth having.
-    On CPU the engine runs the policy's fp32 weights, synced exactly (|log p difference| ~1e-6, ratio 1), so
+    On CPU the engine runs the policy's fp32 weights, synced exactly (|log p difference| ~1e-5, ratio 1), so
     the forward buys nothing; the mismatch is still measured, from the loss forward (``RolloutGRPOTrainer``).
     """
     if cfg.rollout.importance_sampling_correction is not None:

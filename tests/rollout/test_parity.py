@@ -43,11 +43,6 @@ PROMPTS = [
 TOKENS = 24
 
 
-def length_parity(prompts, completions, **kwargs):
-    """A reward that varies within every group, so every step moves the weights."""
-    return [float(len(c[0]["content"]) % 2) for c in completions]
-
-
 def hf_greedy(model, prompt_ids):
     model.eval()
     with torch.no_grad():
@@ -71,7 +66,7 @@ def agreement(a, b) -> int:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, initialized_run):
+def trained(tmp_path_factory, initialized_run, varying_reward):
     """A trainer (policy and colocated CPU engine) after GRPO updates with vLLM rollouts."""
     run_dir = tmp_path_factory.mktemp("parity")
     cfg, run = initialized_run(run_dir, TINY)
@@ -82,7 +77,7 @@ def trained(tmp_path_factory, initialized_run):
     args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu")
     trainer = RolloutGRPOTrainer(
         model=model,
-        reward_funcs=[length_parity],
+        reward_funcs=[varying_reward],
         args=args,
         train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer),
         processing_class=tokenizer,

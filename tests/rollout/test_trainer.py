@@ -27,10 +27,6 @@ TINY = [
 ]
 
 
-def length_parity(prompts, completions, **kwargs):
-    return [float(len(c[0]["content"]) % 2) for c in completions]
-
-
 class CountingTrainer(RolloutGRPOTrainer):
     """Counts policy forwards (TRL's extra no-grad one for the correction, and the loss forward)."""
 
@@ -50,7 +46,7 @@ def test_importance_sampling_correction_defaults_to_gpu_only(tmp_path):
 
 
 @pytest.mark.parametrize("correction, forwards_per_step", [(True, 2), (False, 1)])
-def test_mismatch_is_logged_every_step_with_or_without_the_correction(tmp_path, initialized_run, correction, forwards_per_step):
+def test_mismatch_is_logged_every_step_with_or_without_the_correction(tmp_path, initialized_run, varying_reward, correction, forwards_per_step):
     pytest.importorskip("vllm")
     cfg, run = initialized_run(tmp_path, [*TINY, f"rollout.importance_sampling_correction={correction}"])
     source = run.latest_checkpoint()
@@ -60,7 +56,7 @@ def test_mismatch_is_logged_every_step_with_or_without_the_correction(tmp_path, 
     assert args.vllm_importance_sampling_correction is correction
     CountingTrainer.forwards = 0
     trainer = CountingTrainer(
-        model=model, reward_funcs=[length_parity], args=args, processing_class=tokenizer,
+        model=model, reward_funcs=[varying_reward], args=args, processing_class=tokenizer,
         train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer), cpu_engine=grpo.cpu_engine_args(cfg, args, model, "cpu"),
     )
     trainer.train()

@@ -1,5 +1,7 @@
 """The GRPO stage wires every loss variant through to TRL and really updates the MoE policy."""
 
+import inspect
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -22,11 +24,6 @@ TINY = [
 ]
 
 
-def length_parity(prompts, completions, **kwargs):
-    """A reward that varies within every group, so advantages are never all zero."""
-    return [float(len(c[0]["content"]) % 2) for c in completions]
-
-
 @pytest.fixture(scope="module")
 def initial_checkpoint(tmp_path_factory, initialized_run):
     run_dir = tmp_path_factory.mktemp("init")
@@ -42,8 +39,8 @@ def initial_checkpoint(tmp_path_factory, initialized_run):
         (["grpo.epsilon_high=0.28", "grpo.beta=0.04"], "dapo", "token"),  # DAPO clip-higher, with a KL term
     ],
 )
-def test_loss_variants_train_the_policy(initial_checkpoint, tmp_path, overrides, loss_type, level):
-    reward = f"reward.functions=[{{fn: '{__file__}:length_parity'}}]"
+def test_loss_variants_train_the_policy(initial_checkpoint, tmp_path, varying_reward, overrides, loss_type, level):
+    reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
     cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, *overrides, reward])
     args = grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu")
     assert (args.loss_type, args.importance_sampling_level) == (loss_type, level)
