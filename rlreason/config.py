@@ -234,6 +234,8 @@ class SafetySuite(SuiteFiles):
 class EvalConfig:
     """``conf/eval/``: evals of every checkpoint the pipeline produced, gated against a baseline."""
 
+    # What generates the completions (rlreason/evals/generation.py); conf/eval sets it to ${rollout.engine}.
+    engine: RolloutEngine = RolloutEngine.vllm
     batch_size: int = 300
     max_new_tokens: int = 96
     num_samples: int = 4

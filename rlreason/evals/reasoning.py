@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from rlreason.evals.generation import generate
 from rlreason.evals.result import SuiteResult
 from rlreason.reward.accuracy import accuracy, is_correct
 from rlreason.reward.format import think_answer_format
@@ -32,19 +31,18 @@ def pass_and_majority(completions: list[list[str]], answers: list[str]) -> tuple
     return sum(passed) / len(passed), sum(majority) / len(majority)
 
 
-def evaluate(model, tokenizer, dataset, cfg, seed: int) -> SuiteResult:
+def evaluate(generator, dataset, cfg, seed: int) -> SuiteResult:
     """Greedy accuracy (``accuracy``), format rate, and over ``eval.num_samples`` samples pass@1 (mean
     accuracy), pass@k and maj@k, on ``prompt``/``answer`` rows."""
     prompts, answers = dataset["prompt"], dataset["answer"]
-    common = {"max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size}
-    greedy = [c[0] for c in generate(model, tokenizer, prompts, **common, desc="reasoning greedy")]
+    greedy = [c[0] for c in generator.generate(prompts, max_new_tokens=cfg.max_new_tokens, desc="reasoning greedy")]
     correct = accuracy(greedy, answer=answers)  # per example, for the gates; checked once
     greedy_accuracy = sum(correct) / len(correct)
     format_rate = sum(think_answer_format(greedy)) / len(greedy)
     pass_at_1 = pass_at_k = maj_at_k = float("nan")
     if cfg.num_samples > 0:
-        sampled = generate(
-            model, tokenizer, prompts, **common, temperature=cfg.temperature, num_samples=cfg.num_samples,
+        sampled = generator.generate(
+            prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, num_samples=cfg.num_samples,
             seed=seed, desc=f"reasoning sample x{cfg.num_samples}",
         )
         pass_at_1, _ = score(sampled, answers)

@@ -1,20 +1,20 @@
-"""Run the function-calling and safety suites on a loaded model (reasoning lives in ``reasoning.py``)."""
+"""Run the function-calling and safety suites with a generator (``generation.py``; reasoning lives in
+``reasoning.py``)."""
 
 from __future__ import annotations
 
 from rlreason.evals import function_calling, safety
 from rlreason.evals.function_calling import FunctionCallingExample
-from rlreason.evals.generation import generate
 from rlreason.evals.judge import RuleJudge
 from rlreason.evals.result import SuiteResult
 from rlreason.evals.safety import SafetyExample
 
 
-def evaluate_function_calling(model, tokenizer, examples: list[FunctionCallingExample], cfg) -> SuiteResult:
+def evaluate_function_calling(generator, examples: list[FunctionCallingExample], cfg) -> SuiteResult:
     """Greedy completions with each example's functions in the chat template, checked BFCL-style."""
-    completions = generate(
-        model, tokenizer, [e.prompt for e in examples], tools=[e.functions for e in examples],
-        max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, desc="function calling",
+    completions = generator.generate(
+        [e.prompt for e in examples], tools=[e.functions for e in examples], max_new_tokens=cfg.max_new_tokens,
+        desc="function calling",
     )
     texts = [c[0] for c in completions]
     verdicts = [function_calling.check(t, e) for t, e in zip(texts, examples)]
@@ -26,13 +26,10 @@ def evaluate_function_calling(model, tokenizer, examples: list[FunctionCallingEx
     return SuiteResult(metrics, {"accuracy": [float(v.correct) for v in verdicts]}, records)
 
 
-def evaluate_safety(model, tokenizer, examples: list[SafetyExample], cfg, judge=None) -> SuiteResult:
+def evaluate_safety(generator, examples: list[SafetyExample], cfg, judge=None) -> SuiteResult:
     """Greedy completions; refusal rate on harmful prompts, over-refusal rate on benign ones, as ``judge``
     (``rlreason/evals/judge.py``; default: the rules) decides what is a refusal."""
-    completions = generate(
-        model, tokenizer, [e.prompt for e in examples],
-        max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, desc="safety",
-    )
+    completions = generator.generate([e.prompt for e in examples], max_new_tokens=cfg.max_new_tokens, desc="safety")
     texts = [c[0] for c in completions]
     judge = judge or RuleJudge()
     refused = judge([e.prompt for e in examples], texts)

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
+
+logger = logging.getLogger(__name__)
+
+
+def uses_vllm(engine, setting: str) -> bool:
+    """``engine`` (a :class:`~rlreason.config.RolloutEngine`) is vLLM and vLLM is installed; otherwise False,
+    with a warning naming ``setting`` when vLLM was asked for but is missing (the caller falls back to HF)."""
+    if engine.value != "vllm":
+        return False
+    if importlib.util.find_spec("vllm") is None:
+        logger.warning("%s=vllm but vLLM is not installed; falling back to Hugging Face generate", setting)
+        return False
+    return True
 
 
 def cpu_engine_env(kv_cache_gib: int) -> None:
@@ -21,7 +36,8 @@ def start_llm(model_path: str, *, device: str, dtype: str, seed: int, rollout, *
     """A ``vllm.LLM`` on ``model_path`` with the settings of ``conf/rollout/`` (``rollout``).
 
     On CPU: the policy's dtype (vLLM would pick bf16, halving its speed and drifting from an fp32 policy),
-    eager mode and a small KV cache. On GPU: the configured share of GPU memory.
+    eager mode and a small KV cache. On GPU: the configured share of GPU memory. ``engine_kwargs`` go to
+    ``vllm.LLM`` and win over these (``max_model_len=None``: the model's own limit).
     """
     from vllm import LLM
 
@@ -29,11 +45,5 @@ def start_llm(model_path: str, *, device: str, dtype: str, seed: int, rollout, *
         cpu_engine_env(rollout.kv_cache_gib)
     else:
         engine_kwargs.setdefault("gpu_memory_utilization", rollout.gpu_memory_utilization)
-    return LLM(
-        model=model_path,
-        dtype=dtype,
-        seed=seed,
-        enforce_eager=rollout.enforce_eager,
-        max_model_len=rollout.max_model_length,
-        **engine_kwargs,
-    )
+    engine_kwargs.setdefault("max_model_len", rollout.max_model_length)
+    return LLM(model=model_path, dtype=dtype, seed=seed, enforce_eager=rollout.enforce_eager, **engine_kwargs)

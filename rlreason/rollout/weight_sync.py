@@ -14,6 +14,7 @@ correct (pinned by ``tests/rollout/test_parity.py``):
 from __future__ import annotations
 
 import torch
+from transformers import AutoModelForCausalLM
 from transformers.core_model_loading import revert_weight_conversion
 
 
@@ -45,3 +46,13 @@ def load_into_vllm(model_runner, weights: dict[str, torch.Tensor], repack: bool 
     model_runner.reload_weights(weights_iterator=iter(weights.items()), is_checkpoint_format=True)
     if repack:
         repack_cpu_experts(model_runner.model)
+
+
+def load_checkpoint_into_vllm(model_runner, checkpoint: str) -> None:
+    """Reload a saved checkpoint folder (of the engine's architecture) into a vLLM worker's model in place.
+
+    Through the policy's weights, not vLLM's reload from the folder: a checkpoint with tied embeddings has no
+    ``lm_head`` tensor, so that reload never reprocesses the head and the CPU backend keeps sampling from its
+    prepacked copy of the old embeddings.
+    """
+    load_into_vllm(model_runner, checkpoint_format_weights(AutoModelForCausalLM.from_pretrained(checkpoint)))

@@ -7,7 +7,9 @@ Features:
   ``data.safety.test_size``), or on public-format files when given (BFCL ``eval.function_calling.*``,
   XSTest / AdvBench csv ``eval.safety.*``); refusals judged by rules, a classifier checkpoint or an
   OpenAI-compatible endpoint (``eval.safety.judge``);
-- the same data, decoding and seed for every checkpoint, so the numbers compare; per-example outputs in
+- completions from one vLLM engine that swaps in each checkpoint's weights (``eval.engine``, by default the
+  rollout engine), or from Hugging Face ``generate`` (``eval.engine=hf``);
+- the same data, engine, decoding and seed for every checkpoint, so the numbers compare; per-example outputs in
   ``eval/<checkpoint>/<suite>.jsonl``, scores in ``summary.json`` (``evals``) and ``eval/accuracy.png``;
 - regression gates (``conf/eval/gates.yaml``) against ``eval.baseline`` (default: the checkpoint before the
   first RL stage): verdicts in ``summary.json`` (``gates``), ``eval/gates.md`` and W&B; with
@@ -16,6 +18,7 @@ Features:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -24,10 +27,11 @@ from rlreason import tracking
 from rlreason.data.loaders import eval_dataset, function_calling_eval_set, safety_eval_set
 from rlreason.evals import datasets, reasoning
 from rlreason.evals.gates import evaluate_gate, markdown_report
-from rlreason.evals.generation import load_for_generation
+from rlreason.evals.generation import HFGenerator, VLLMGenerator
 from rlreason.evals.judge import build_judge
 from rlreason.evals.suites import evaluate_function_calling, evaluate_safety
 from rlreason.pipeline import StageResult, stage_name
+from rlreason.rollout.engine import uses_vllm
 from rlreason.runtime import resolve_device, seed_everything
 
 RL_STAGES = ("grpo",)
@@ -83,6 +87,13 @@ def baseline_label(cfg, labels: list[str]) -> str:
     return labels[first_rl - 1] if first_rl > 0 else labels[0]
 
 
+def build_generator(cfg, device: str):
+    """``eval.engine``: vLLM where installed (settings of ``conf/rollout``), else Hugging Face generate."""
+    if uses_vllm(cfg.eval.engine, "eval.engine"):
+        return VLLMGenerator(device, cfg.seed, cfg.rollout)
+    return HFGenerator(device, cfg.eval.batch_size)
+
+
 def run(cfg, run) -> StageResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
@@ -93,14 +104,15 @@ def run(cfg, run) -> StageResult:
     if not checkpoints:
         raise ValueError("nothing to evaluate: run eval after a stage that makes a checkpoint, or set eval.checkpoints")
     per_example: dict[str, dict[str, dict[str, list[float]]]] = {}
-    with tracking.stage_run(cfg, run, "eval") as wandb_run:
+    generator = build_generator(cfg, device)
+    with tracking.stage_run(cfg, run, "eval") as wandb_run, contextlib.closing(generator):
         for label, checkpoint in checkpoints.items():
-            model, tokenizer = load_for_generation(checkpoint, device)
-            results = {"reasoning": reasoning.evaluate(model, tokenizer, suites["reasoning"], cfg.eval, cfg.seed)}
+            generator.load(checkpoint)
+            results = {"reasoning": reasoning.evaluate(generator, suites["reasoning"], cfg.eval, cfg.seed)}
             if "function_calling" in suites:
-                results["function_calling"] = evaluate_function_calling(model, tokenizer, suites["function_calling"], cfg.eval)
+                results["function_calling"] = evaluate_function_calling(generator, suites["function_calling"], cfg.eval)
             if "safety" in suites:
-                results["safety"] = evaluate_safety(model, tokenizer, suites["safety"], cfg.eval, judge)
+                results["safety"] = evaluate_safety(generator, suites["safety"], cfg.eval, judge)
             (out / label).mkdir(exist_ok=True)
             for suite, result in results.items():
                 with open(out / label / f"{suite}.jsonl", "w", encoding="utf-8") as handle:

@@ -17,8 +17,6 @@ Features:
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import logging
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.trainer_utils import get_last_checkpoint
@@ -30,21 +28,10 @@ from rlreason.interrupt import SaveOnInterrupt
 from rlreason.pipeline import StageResult
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
+from rlreason.rollout.engine import uses_vllm
 from rlreason.rollout.server import CPUServerGeneration, managed_server
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.runtime import precision_args, resolve_device, seed_everything
-
-logger = logging.getLogger(__name__)
-
-
-def uses_vllm(cfg) -> bool:
-    """``rollout.engine=vllm`` where vLLM is installed; otherwise Hugging Face generate, with a warning."""
-    if cfg.rollout.engine.value != "vllm":
-        return False
-    if importlib.util.find_spec("vllm") is None:
-        logger.warning("rollout.engine=vllm but vLLM is not installed; GRPO samples with Hugging Face generate")
-        return False
-    return True
 
 
 def importance_sampling_correction(cfg, device: str) -> bool:
@@ -63,7 +50,7 @@ def importance_sampling_correction(cfg, device: str) -> bool:
 def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str) -> GRPOConfig:
     g = cfg.grpo
     return GRPOConfig(
-        use_vllm=uses_vllm(cfg),
+        use_vllm=uses_vllm(cfg.rollout.engine, "rollout.engine"),
         vllm_mode=cfg.rollout.mode.value,
         vllm_server_timeout=cfg.rollout.server.timeout,
         vllm_max_model_length=cfg.rollout.max_model_length,

@@ -61,7 +61,7 @@ def run(cfg, run) -> StageResult:
     texts = [render_prompt(tokenizer, row) for row in rows]
     dtype = str(AutoConfig.from_pretrained(source).dtype or "auto").removeprefix("torch.")
     llm = start_llm(source, device=device, dtype=dtype, seed=cfg.seed, rollout=r)
-    # Seeded through the engine (start_llm): a per-request seed crashes vLLM's CPU sampler.
+    # Seeded through the engine (start_llm): a per-request seed crashes vLLM's CPU runner on a chunked prefill.
     params = SamplingParams(n=r.num_completions, temperature=r.temperature, max_tokens=r.max_tokens)
     outputs = llm.generate(texts, params)
     del llm

@@ -46,3 +46,16 @@ def test_listed_checkpoints_are_labelled_by_stage_and_the_first_is_the_baseline(
     assert baseline_label(_cfg(f"eval.checkpoints=[{','.join(paths)}]"), labels) == "sft"
     with pytest.raises(FileNotFoundError, match="eval.checkpoints: .*nope is not a checkpoint folder"):
         listed_checkpoints([str(tmp_path / "nope")])
+
+
+def test_the_eval_engine_follows_the_rollout_engine_unless_set():
+    from rlreason.evals.generation import HFGenerator, VLLMGenerator
+    from rlreason.stages.eval import build_generator
+
+    pytest.importorskip("vllm")
+    assert isinstance(build_generator(_cfg(), "cpu"), VLLMGenerator)
+    assert isinstance(build_generator(_cfg("rollout=hf"), "cpu"), HFGenerator)
+    assert isinstance(build_generator(_cfg("eval.engine=hf"), "cpu"), HFGenerator)
+    assert isinstance(build_generator(_cfg("rollout=hf", "eval.engine=vllm"), "cpu"), VLLMGenerator)
+    with pytest.raises(Exception, match="eval.engine"):
+        _cfg("eval.engine=sglang")
