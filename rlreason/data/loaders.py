@@ -20,10 +20,17 @@ import random
 from pathlib import Path
 
 from datasets import Dataset, load_dataset
+from omegaconf import DictConfig, OmegaConf
 
 from rlreason.data import arithmetic, safety, tool_calling
 from rlreason.evals.function_calling import render_expected
 from rlreason.models.tokenizer import render
+
+
+def _plain(cfg):
+    """Hydra's typed config as its dataclass: the generators read it ~10^5 times, at ~10 us a read on a
+    ``DictConfig`` (4000 problems: 2.3 s instead of 0.06 s)."""
+    return OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
 
 
 def user_turn(prompt) -> list[dict[str, str]]:
@@ -123,10 +130,11 @@ def rollout_sft_dataset(path: str, cfg, seed: int) -> Dataset:
 
 def _reasoning_sft_rows(cfg, seed: int) -> list[dict]:
     if cfg.source.value == "arithmetic":
-        problems = arithmetic.generate(cfg.arithmetic, "train", cfg.sft_size, seed)
+        task = _plain(cfg.arithmetic)
+        problems = arithmetic.generate(task, "train", cfg.sft_size, seed)
         teacher = random.Random(f"{seed}-teacher")
         return [
-            {"prompt": user_turn(p.question), "completion": _assistant(arithmetic.teacher_completion(p, teacher, cfg.arithmetic))}
+            {"prompt": user_turn(p.question), "completion": _assistant(arithmetic.teacher_completion(p, teacher, task))}
             for p in problems
         ]
     dataset = _first(_user_split(cfg, "train"), cfg.sft_size)
@@ -146,7 +154,7 @@ def grpo_rows(cfg, seed: int) -> tuple[list[dict], int]:
     # A different seed stream from SFT's, so RL also sees prompts the cold start never showed.
     rl_seed = seed + 1_000_003
     if cfg.source.value == "arithmetic":
-        problems = arithmetic.generate(cfg.arithmetic, "train", cfg.grpo_size, rl_seed)
+        problems = arithmetic.generate(_plain(cfg.arithmetic), "train", cfg.grpo_size, rl_seed)
         reasoning = [(user_turn(p.question), str(p.answer)) for p in problems]
     else:
         user = _to_rows(cfg, _first(_user_split(cfg, "train"), cfg.grpo_size))
@@ -205,6 +213,6 @@ def tokenizer_corpus(cfg, size: int, seed: int) -> list[str]:
 def eval_dataset(cfg, seed: int) -> Dataset:
     """Held-out problems; for the synthetic task, disjoint from every training split by construction."""
     if cfg.source.value == "arithmetic":
-        problems = arithmetic.generate(cfg.arithmetic, "test", cfg.test_size, seed)
+        problems = arithmetic.generate(_plain(cfg.arithmetic), "test", cfg.test_size, seed)
         return Dataset.from_list([{"prompt": user_turn(p.question), "answer": str(p.answer)} for p in problems])
     return _to_rows(cfg, _first(_user_split(cfg, "test"), cfg.test_size))
