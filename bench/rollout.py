@@ -1,21 +1,26 @@
-"""Rollout speed: vLLM vs Hugging Face generate on the tiny MoE, and GRPO step time with each engine.
+"""Rollout speed: vLLM vs Hugging Face generate on the tiny MoE, GRPO step time and eval generation with each.
 
 Both engines run in this one process on the same checkpoint, prompts and sampling (T=1, fixed length), so
-the figures are ratios on the same machine state. GRPO is timed with HF rollouts, with the default colocated
+the figures are ratios on the same machine state; throughput is the median of ``--repeats`` alternated runs. GRPO is timed with HF rollouts, with the default colocated
 vLLM engine, and with that engine plus TRL's importance-sampling correction (``vllm_colocate_is``: one more
-policy forward per step; the CPU default leaves it off). Ends with one JSON line::
+policy forward per step; the CPU default leaves it off). The eval stage's reasoning workload (the held-out
+problems, greedy then ``eval.num_samples`` samples each, ``eval.max_new_tokens``) is timed with each eval
+generator (``rlreason/evals/generation.py``), after loading; on this untrained checkpoint every completion runs
+to full length. Ends with one JSON line::
 
     {"hf_tokens_per_s": ..., "vllm_tokens_per_s": ..., "vllm_over_hf": ...,
      "grpo_step_s": {"hf": ..., "vllm_colocate": ..., "vllm_colocate_is": ...},
-     "grpo_generation_share": {...}, "grpo_hf_over_vllm_step_time": ...}
+     "grpo_generation_share": {...}, "grpo_hf_over_vllm_step_time": ...,
+     "eval_generation_s": {"hf": ..., "vllm": ...}, "eval_load_s": {...}, "eval_hf_over_vllm": ...}
 
-Usage: python bench/rollout.py [--prompts 64] [--samples 8] [--tokens 48] [--grpo-steps 10]
+Usage: python bench/rollout.py [--prompts 64] [--samples 8] [--tokens 48] [--repeats 5] [--grpo-steps 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 
@@ -59,7 +64,8 @@ def hf_tokens_per_s(model, tokenizer, prompts, samples: int, tokens: int) -> flo
 def vllm_tokens_per_s(llm, prompts, samples: int, tokens: int) -> float:
     from vllm import SamplingParams
 
-    params = SamplingParams(n=samples, temperature=1.0, max_tokens=tokens, ignore_eos=True)
+    # Token ids only, as HF generate returns them and as rlreason's engines use vLLM.
+    params = SamplingParams(n=samples, temperature=1.0, max_tokens=tokens, ignore_eos=True, detokenize=False)
     start = time.perf_counter()
     outputs = llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
     elapsed = time.perf_counter() - start
@@ -119,11 +125,25 @@ def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: st
     return step_s, share
 
 
+def eval_timing(generator, checkpoint: str, prompts: list, cfg, seed: int) -> tuple[float, float]:
+    """Seconds to load ``checkpoint`` (for vLLM: start the engine) and to generate the reasoning eval."""
+    start = time.perf_counter()
+    generator.load(checkpoint)
+    loaded = time.perf_counter()
+    generator.generate(prompts, max_new_tokens=cfg.max_new_tokens)
+    generator.generate(prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                       num_samples=cfg.num_samples, seed=seed)
+    generated = time.perf_counter()
+    generator.close()
+    return loaded - start, generated - loaded
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--repeats", type=int, default=5, help="throughput runs per engine (median)")
     parser.add_argument("--grpo-steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
@@ -132,6 +152,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rlreason.cli import CONFIG_MODULE
+    from rlreason.data.loaders import eval_dataset
+    from rlreason.evals.generation import HFGenerator, VLLMGenerator
     from rlreason.rollout.engine import start_llm
     from rlreason.validation import validate
 
@@ -141,23 +163,34 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         model = AutoModelForCausalLM.from_pretrained(checkpoint)
         prompts = prompt_ids(tokenizer, options.prompts, options.seed)
-        hf = hf_tokens_per_s(model, tokenizer, prompts, options.samples, options.tokens)
-
-        rollout = validate(CONFIG_MODULE, [f"run_dir={tmp}"]).rollout
-        llm = start_llm(checkpoint, device="cpu", dtype="float32", seed=options.seed, rollout=rollout)
+        cfg = validate(CONFIG_MODULE, [f"run_dir={tmp}", f"seed={options.seed}"])
+        llm = start_llm(checkpoint, device="cpu", dtype="float32", seed=options.seed, rollout=cfg.rollout)
         vllm_tokens_per_s(llm, prompts[:4], 1, 8)  # warm-up
-        vllm = vllm_tokens_per_s(llm, prompts, options.samples, options.tokens)
+        hf_runs, vllm_runs = [], []
+        for _ in range(options.repeats):  # alternated, so drifts in machine load hit both engines alike
+            hf_runs.append(hf_tokens_per_s(model, tokenizer, prompts, options.samples, options.tokens))
+            vllm_runs.append(vllm_tokens_per_s(llm, prompts, options.samples, options.tokens))
+        hf, vllm = statistics.median(hf_runs), statistics.median(vllm_runs)
         del llm
 
         step, share = {}, {}
         for engine in GRPO_ENGINES:
             step[engine], share[engine] = grpo_timing(checkpoint, engine, options.grpo_steps, options.seed, tmp)
+
+        eval_prompts = eval_dataset(cfg.data, options.seed)["prompt"]
+        generators = {"hf": HFGenerator("cpu", cfg.eval.batch_size), "vllm": VLLMGenerator("cpu", options.seed, cfg.rollout)}
+        load, generate = {}, {}
+        for name, generator in generators.items():
+            load[name], generate[name] = eval_timing(generator, checkpoint, eval_prompts, cfg.eval, options.seed)
     figures = {
         "prompts": options.prompts, "samples": options.samples, "tokens": options.tokens,
         "hf_tokens_per_s": round(hf, 1), "vllm_tokens_per_s": round(vllm, 1), "vllm_over_hf": round(vllm / hf, 2),
         "grpo_step_s": {k: round(v, 3) for k, v in step.items()},
         "grpo_generation_share": {k: round(v, 3) for k, v in share.items()},
         "grpo_hf_over_vllm_step_time": round(step["hf"] / step["vllm_colocate"], 2),
+        "eval_generation_s": {k: round(v, 2) for k, v in generate.items()},
+        "eval_load_s": {k: round(v, 2) for k, v in load.items()},
+        "eval_hf_over_vllm": round(generate["hf"] / generate["vllm"], 2),
     }
     print(json.dumps(figures))
 
