@@ -1,9 +1,10 @@
 """Rollout speed: vLLM vs Hugging Face generate on the tiny MoE, GRPO step time and eval generation with each.
 
 Both engines run in this one process on the same checkpoint, prompts and sampling (T=1, fixed length), so
-the figures are ratios on the same machine state; throughput is the median of ``--repeats`` alternated runs. GRPO is timed with HF rollouts, with the default colocated
-vLLM engine, and with that engine plus TRL's importance-sampling correction (``vllm_colocate_is``: one more
-policy forward per step; the CPU default leaves it off). The eval stage's reasoning workload (the held-out
+the figures are ratios on the same machine state; throughput is the median of ``--repeats`` alternated runs.
+GRPO is timed with HF rollouts, with the default colocated vLLM engine, and with that engine plus TRL's
+importance-sampling correction (``vllm_colocate_is``: one more policy forward per step; the CPU default leaves
+it off). The eval stage's reasoning workload (the held-out
 problems, greedy then ``eval.num_samples`` samples each, ``eval.max_new_tokens``) is timed with each eval
 generator (``rlreason/evals/generation.py``), after loading; on this untrained checkpoint every completion runs
 to full length. Ends with one JSON line::
@@ -164,7 +165,7 @@ def main() -> None:
         model = AutoModelForCausalLM.from_pretrained(checkpoint)
         prompts = prompt_ids(tokenizer, options.prompts, options.seed)
         cfg = validate(CONFIG_MODULE, [f"run_dir={tmp}", f"seed={options.seed}"])
-        llm = start_llm(checkpoint, device="cpu", dtype="float32", seed=options.seed, rollout=cfg.rollout)
+        llm = start_llm(checkpoint, device="cpu", seed=options.seed, rollout=cfg.rollout)
         vllm_tokens_per_s(llm, prompts[:4], 1, 8)  # warm-up
         hf_runs, vllm_runs = [], []
         for _ in range(options.repeats):  # alternated, so drifts in machine load hit both engines alike

@@ -109,10 +109,9 @@ class VLLMGenerator:
             self.llm.reset_prefix_cache()  # cached prompt KV was computed by the previous checkpoint's weights
             return
         self.close()
-        dtype = str(architecture.get("dtype") or "auto").removeprefix("torch.")
         # Sized for the model, not for the GRPO completions of conf/rollout (eval prompts carry tool schemas).
         # Whole prefills: vLLM's CPU runner crashes rewinding a seeded request's generator after a partial one.
-        self.llm = start_llm(checkpoint, device=self.device, dtype=dtype, seed=self.seed, rollout=self.rollout,
+        self.llm = start_llm(checkpoint, device=self.device, seed=self.seed, rollout=self.rollout,
                              max_model_len=None, enable_chunked_prefill=False)
         self.architecture = architecture
 

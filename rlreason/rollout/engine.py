@@ -32,15 +32,18 @@ def cpu_engine_env(kv_cache_gib: int) -> None:
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib)
 
 
-def start_llm(model_path: str, *, device: str, dtype: str, seed: int, rollout, **engine_kwargs):
+def start_llm(model_path: str, *, device: str, seed: int, rollout, dtype: str | None = None, **engine_kwargs):
     """A ``vllm.LLM`` on ``model_path`` with the settings of ``conf/rollout/`` (``rollout``).
 
-    On CPU: the policy's dtype (vLLM would pick bf16, halving its speed and drifting from an fp32 policy),
-    eager mode and a small KV cache. On GPU: the configured share of GPU memory. ``engine_kwargs`` go to
-    ``vllm.LLM`` and win over these (``max_model_len=None``: the model's own limit).
+    ``dtype`` defaults to the checkpoint's own (vLLM would pick bf16 on CPU, halving its speed and drifting from
+    an fp32 policy). On CPU: eager mode and a small KV cache; on GPU: the configured share of GPU memory.
+    ``engine_kwargs`` go to ``vllm.LLM`` and win over these (``max_model_len=None``: the model's own limit).
     """
+    from transformers import AutoConfig
     from vllm import LLM
 
+    if dtype is None:
+        dtype = str(AutoConfig.from_pretrained(model_path).dtype or "auto").removeprefix("torch.")
     if device == "cpu":
         cpu_engine_env(rollout.kv_cache_gib)
     else:

@@ -19,7 +19,7 @@ import json
 import math
 
 from datasets import Dataset
-from transformers import AutoConfig, AutoTokenizer
+from transformers import AutoTokenizer
 
 from rlreason.data.loaders import grpo_rows, render_prompt
 from rlreason.pipeline import StageResult
@@ -59,8 +59,7 @@ def run(cfg, run) -> StageResult:
     rows, _ = grpo_rows(cfg.data, cfg.seed)
     rows = rows[: r.size]
     texts = [render_prompt(tokenizer, row) for row in rows]
-    dtype = str(AutoConfig.from_pretrained(source).dtype or "auto").removeprefix("torch.")
-    llm = start_llm(source, device=device, dtype=dtype, seed=cfg.seed, rollout=r)
+    llm = start_llm(source, device=device, seed=cfg.seed, rollout=r)
     # Seeded through the engine (start_llm): a per-request seed crashes vLLM's CPU runner on a chunked prefill.
     params = SamplingParams(n=r.num_completions, temperature=r.temperature, max_tokens=r.max_tokens)
     outputs = llm.generate(texts, params)
