@@ -29,8 +29,8 @@ import time
 def build_checkpoint(run_dir: str, seed: int) -> str:
     """The default tiny MoE and tokenizer, as the init stage builds them."""
     from rlreason.cli import CONFIG_MODULE
-    from rlreason.pipeline import Run
     from rlreason.stages import init
+    from rlreason.stages.contract import Run
     from rlreason.validation import validate
 
     cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none"])
@@ -40,10 +40,10 @@ def build_checkpoint(run_dir: str, seed: int) -> str:
 
 
 def prompt_ids(tokenizer, count: int, seed: int) -> list[list[int]]:
-    from rlreason.config import DataConfig
-    from rlreason.data.loaders import grpo_dataset
+    from rlreason.data.mixer import DataConfig, grpo_dataset
+    from rlreason.tasks.reasoning import ReasoningConfig
 
-    rows = grpo_dataset(DataConfig(grpo_size=count), seed)
+    rows = grpo_dataset(DataConfig(reasoning=ReasoningConfig(grpo_size=count)), seed)
     return [tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, return_dict=False) for row in rows]
 
 
@@ -82,18 +82,17 @@ GRPO_ENGINES = {
 
 def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: str) -> tuple[float, float]:
     """Mean GRPO step time (after a warm-up step) and the share of it spent generating."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from rlreason.cli import CONFIG_MODULE
-    from rlreason.data.loaders import grpo_dataset
+    from rlreason.data.mixer import grpo_dataset
+    from rlreason.models.loading import load_policy, load_tokenizer
     from rlreason.rewards import build_rewards
     from rlreason.rollout.trainer import RolloutGRPOTrainer
     from rlreason.stages import grpo
     from rlreason.validation import validate
 
     cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none", *GRPO_ENGINES[engine], f"grpo.max_steps={steps + 1}"])
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    tokenizer = load_tokenizer(checkpoint)
+    model = load_policy(checkpoint)
     rewards = build_rewards(cfg.reward)
     args = grpo.grpo_config(cfg, f"{run_dir}/{engine}", [r.weight for r in rewards], "cpu")
     args.save_strategy = "no"
@@ -150,19 +149,19 @@ def main() -> None:
     options = parser.parse_args()
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rlreason.cli import CONFIG_MODULE
-    from rlreason.data.loaders import eval_dataset
-    from rlreason.evals.generation import HFGenerator, VLLMGenerator
+    from rlreason.data.mixer import held_out_sets
+    from rlreason.models.loading import load_policy, load_tokenizer
     from rlreason.rollout.engine import start_llm
+    from rlreason.rollout.generation import HFGenerator, VLLMGenerator
     from rlreason.validation import validate
 
     torch.manual_seed(options.seed)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = build_checkpoint(tmp, options.seed)
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-        model = AutoModelForCausalLM.from_pretrained(checkpoint)
+        tokenizer = load_tokenizer(checkpoint)
+        model = load_policy(checkpoint)
         prompts = prompt_ids(tokenizer, options.prompts, options.seed)
         cfg = validate(CONFIG_MODULE, [f"run_dir={tmp}", f"seed={options.seed}"])
         llm = start_llm(checkpoint, device="cpu", seed=options.seed, rollout=cfg.rollout)
@@ -178,7 +177,7 @@ def main() -> None:
         for engine in GRPO_ENGINES:
             step[engine], share[engine] = grpo_timing(checkpoint, engine, options.grpo_steps, options.seed, tmp)
 
-        eval_prompts = eval_dataset(cfg.data, options.seed)["prompt"]
+        eval_prompts = [e.prompt for e in held_out_sets(cfg.data, options.seed)["reasoning"]]
         generators = {"hf": HFGenerator("cpu", cfg.eval.batch_size), "vllm": VLLMGenerator("cpu", options.seed, cfg.rollout)}
         load, generate = {}, {}
         for name, generator in generators.items():

@@ -31,6 +31,15 @@ from rlreason.validation import ConfigError, validate  # noqa: E402
 CONFIG_MODULE = "rlreason.conf"
 logger = logging.getLogger("rlreason")
 
+# Override keys a release used before each task owned one config section; they still work, with a warning.
+RENAMED_KEYS = {
+    "data.arithmetic.": "data.reasoning.",
+    "data.sft_size": "data.reasoning.sft_size",
+    "data.grpo_size": "data.reasoning.grpo_size",
+    "data.test_size": "data.reasoning.test_size",
+    "eval.function_calling.": "eval.tool_calling.",
+}
+
 register_schema()
 
 
@@ -51,10 +60,26 @@ def _main(cfg: DictConfig) -> None:
     print_summary(run)
 
 
+def renamed(args: list[str]) -> list[str]:
+    """``args`` with renamed override keys replaced by their new names (one warning line each)."""
+    fixed = []
+    for arg in args:
+        prefix = arg[: len(arg) - len(arg.lstrip("+~"))]
+        key, sep, value = arg[len(prefix) :].partition("=")
+        for old, new in RENAMED_KEYS.items():
+            if key == old or (old.endswith(".") and key.startswith(old)):
+                print(f"rlreason: {key} is now {new + key[len(old):]}; the old name will go away", file=sys.stderr)
+                arg = f"{prefix}{new}{key[len(old):]}{sep}{value}"
+                break
+        fixed.append(arg)
+    return fixed
+
+
 def main() -> None:
-    args = sys.argv[1:]
+    args = renamed(sys.argv[1:])
+    sys.argv = [sys.argv[0], *args]
     if args[:2] == ["eval", "score"]:
-        from rlreason.evals.score import main as score_main
+        from rlreason.score import main as score_main
 
         score_main(args[2:])
         return

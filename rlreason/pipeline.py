@@ -1,123 +1,38 @@
 """Run the configured stages in a run dir, record each in ``summary.json``, resume on re-run.
 
-``summary.json`` follows the contract in DESIGN.md::
-
-    {"stages": {"<name>": {"status": "completed|failed|skipped", "seconds": float,
-                           "checkpoint": path|null, "metrics": {...}}},
-     "evals": {"<checkpoint_label>": {"reasoning": {...}, ...}},
-     "gates": [...]}
-
 Running the same command again with the same ``run_dir`` skips stages already ``completed`` (their
-checkpoint must still exist) and lets an interrupted GRPO continue from its last checkpoint.
-
-A pipeline may repeat a stage (``r1_full`` runs sft and grpo twice): the second run of ``sft`` is labelled
-``sft_2`` in the run dir, ``summary.json`` and W&B.
+checkpoint must still exist) and lets an interrupted GRPO continue from its last checkpoint. The run dir and
+the summary's layout are the stage contract, ``rlreason/stages/contract.py``.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
-import os
 import time
-from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from rlreason.stages import STAGES
+from rlreason.stages.contract import Run, stage_labels
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class StageResult:
-    checkpoint: str | None = None
-    metrics: dict = field(default_factory=dict)
+class PipelineConfig:
+    """``conf/pipeline/``: the ordered stages to run (default ``r1``: R1's recipe, small)."""
 
+    name: str = "r1"
+    stages: list[str] = field(default_factory=lambda: ["init", "sft", "grpo", "eval"])
 
-def stage_labels(stages: list[str]) -> list[str]:
-    """Each stage's label: its name, or ``name_2``, ``name_3``... when the pipeline repeats it."""
-    seen: Counter = Counter()
-    labels = []
-    for name in stages:
-        seen[name] += 1
-        labels.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return labels
-
-
-def stage_name(label: str) -> str:
-    """The stage a label belongs to (``sft_2`` -> ``sft``)."""
-    base, _, suffix = label.rpartition("_")
-    return base if suffix.isdigit() and base in STAGES else label
-
-
-class Run:
-    """The run dir and its ``summary.json``; what stages read from and write to."""
-
-    def __init__(self, run_dir: str | Path):
-        self.current: str | None = None  # the label of the stage running now, set by run_pipeline
-        self.dir = Path(run_dir).resolve()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.summary_path = self.dir / "summary.json"
-        if self.summary_path.exists():
-            self.summary = json.loads(self.summary_path.read_text())
-        else:
-            self.summary = {"stages": {}, "evals": {}, "gates": []}
-
-    @property
-    def id(self) -> str:
-        """A stable identifier of this run, used to group its W&B runs."""
-        return self.dir.name
-
-    def label(self, name: str) -> str:
-        """The running stage's label (``sft_2``); ``name`` when a stage is called outside a pipeline."""
-        return self.current or name
-
-    def stage_dir(self, name: str) -> Path:
-        path = self.dir / self.label(name)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def checkpoints(self) -> dict[str, str]:
-        """Checkpoints the completed stages produced, in pipeline order, keyed by stage name."""
-        return {
-            name: entry["checkpoint"]
-            for name, entry in self.summary["stages"].items()
-            if entry["status"] == "completed" and entry.get("checkpoint")
-        }
-
-    def latest_checkpoint(self) -> str:
-        checkpoints = self.checkpoints()
-        if not checkpoints:
-            raise RuntimeError("no checkpoint yet: the pipeline must start with the 'init' stage")
-        return list(checkpoints.values())[-1]
-
-    def is_done(self, name: str) -> bool:
-        entry = self.summary["stages"].get(name)
-        if not entry or entry["status"] != "completed":
-            return False
-        return entry.get("checkpoint") is None or Path(entry["checkpoint"]).exists()
-
-    def record(self, name: str, status: str, seconds: float, result: StageResult | None = None, error: str = "") -> None:
-        metrics = dict(result.metrics) if result else {}
-        if error:
-            metrics["error"] = error
-        self.summary["stages"][name] = {
-            "status": status,
-            "seconds": round(seconds, 3),
-            "checkpoint": result.checkpoint if result else None,
-            "metrics": metrics,
-        }
-        self.save()
-
-    def save(self) -> None:
-        """Write ``summary.json`` atomically, so an interruption never leaves it half-written."""
-        tmp = self.summary_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.summary, indent=2))
-        os.replace(tmp, self.summary_path)
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown:
+            raise ValueError(f"pipeline.stages: unknown stage(s) {unknown}; allowed: {sorted(STAGES)}")
+        if self.stages and self.stages[0] != "init" and self.stages != ["eval"]:
+            raise ValueError("pipeline.stages: the first stage must be 'init' (it resolves the policy), or run [eval] alone")
 
 
 def run_pipeline(cfg) -> Run:

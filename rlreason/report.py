@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-# The metrics worth a column for each suite, in the order they are printed.
-MAIN_METRICS = {
-    "reasoning": ("accuracy", "pass_at_1", "format_rate"),
-    "function_calling": ("accuracy",),
-    "safety": ("refusal_rate", "over_refusal_rate"),
-}
+from rlreason.tasks import TASKS
+
+# The metrics worth a column for each task, in the order they are printed.
+MAIN_METRICS = {name: task.main_metrics for name, task in TASKS.items()}
 
 
 def format_summary(summary: dict) -> str:

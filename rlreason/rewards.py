@@ -2,8 +2,8 @@
 
 A spec's ``fn`` may be
 
-* a built-in name (``accuracy``, ``format``, ``think_format``, ``tool_call``, ``safety``, or any
-  ``trl.rewards`` function name);
+* a built-in name (``accuracy``, ``format``, ``tool_calling``, ``safety``: the tasks' rewards, see
+  ``rlreason.reward``), ``think_format``, or any ``trl.rewards`` function name;
 * ``package.module:function`` or a dotted ``package.module.function`` (what Hydra's ``_target_`` names);
 * ``path/to/file.py:function``, a plugin file anywhere on disk.
 
@@ -21,18 +21,46 @@ import inspect
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Optional
+
+from rlreason.reward import BUILTINS as TASK_REWARDS
 
 logger = logging.getLogger(__name__)
 
-BUILTINS = {
-    "accuracy": "rlreason.reward.accuracy:accuracy",
-    "format": "rlreason.reward.format:think_answer_format",
-    "think_format": "trl.rewards:think_format_reward",
-    "tool_call": "rlreason.reward.tool_call:tool_call",
-    "safety": "rlreason.reward.safety:safe_response",
-}
+BUILTINS = {**TASK_REWARDS, "think_format": "trl.rewards:think_format_reward"}
+# Names a release used before the skill had one name everywhere; they still work, with a warning.
+RENAMED = {"tool_call": "tool_calling"}
+
+
+@dataclass
+class RewardSpec:
+    """One reward: ``fn`` is a built-in name, ``module:function``, ``path/file.py:function`` or a dotted path."""
+
+    fn: Optional[str] = None
+    _target_: Optional[str] = None
+    weight: float = 1.0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_rewards() -> list[RewardSpec]:
+    return [RewardSpec(fn="accuracy", weight=1.0), RewardSpec(fn="format", weight=0.1)]
+
+
+@dataclass
+class RewardConfig:
+    """``conf/reward/``: the weighted reward functions GRPO optimises (default: reasoning accuracy, and the
+    format at a tenth of its weight)."""
+
+    functions: list[RewardSpec] = field(default_factory=_default_rewards)
+    # "raise": a reward that raises or returns the wrong length stops the run, naming reward and sample;
+    # "none": the failure is logged and that sample's reward is None (TRL then ignores it).
+    on_error: str = "raise"
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("raise", "none"):
+            raise ValueError(f"reward.on_error: got {self.on_error!r}; allowed: 'raise', 'none'")
 
 
 class RewardError(RuntimeError):
@@ -60,7 +88,12 @@ def _load_file(path: Path, attr: str, spec: str):
 
 def resolve(spec: str):
     """The object a reward spec names (see the module docstring for the accepted forms)."""
+    if spec in RENAMED:
+        logger.warning("reward %r is now called %r; the old name will go away", spec, RENAMED[spec])
+        spec = RENAMED[spec]
     target = BUILTINS.get(spec, spec)
+    if callable(target):
+        return target
     if ":" in target:
         location, attr = target.rsplit(":", 1)
         if location.endswith(".py"):
@@ -130,6 +163,7 @@ def build_rewards(cfg) -> list[Reward]:
         obj = resolve(target)
         kwargs = dict(spec.kwargs or {})
         fn = obj(**kwargs) if inspect.isclass(obj) else functools.partial(obj, **kwargs) if kwargs else obj
+        target = RENAMED.get(target, target)
         name = target.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if target not in BUILTINS else target
         rewards.append(Reward(name=name, fn=_guarded(name, fn, cfg.on_error), weight=spec.weight))
     names = [r.name for r in rewards]

@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import matplotlib
 from omegaconf import OmegaConf
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+
+@dataclass
+class LoggerConfig:
+    """``conf/logger/``: ``wandb`` (offline unless ``mode=online``: runs land in ``${run_dir}/wandb`` and
+    ``wandb sync`` uploads them later) or ``none`` (plots and ``summary.json`` are still written)."""
+
+    name: str = "wandb"
+    project: str = "rlreason"
+    mode: str = "offline"
+    entity: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ("wandb", "none"):
+            raise ValueError(f"logger.name: got {self.name!r}; allowed: 'wandb', 'none'")
+        if self.mode not in ("offline", "online", "disabled"):
+            raise ValueError(f"logger.mode: got {self.mode!r}; allowed: 'offline', 'online', 'disabled'")
 
 
 def report_to(cfg) -> list[str]:

@@ -13,8 +13,8 @@ import pytest  # noqa: E402  (after the environment above, which must be set bef
 def initialized_run():
     """``initialized_run(run_dir, overrides) -> (cfg, run)``: a run whose init stage (tiny MoE) is done."""
     from rlreason.cli import CONFIG_MODULE
-    from rlreason.pipeline import Run
     from rlreason.stages import init
+    from rlreason.stages.contract import Run
     from rlreason.validation import validate
 
     def make(run_dir, overrides):
@@ -36,3 +36,6 @@ def length_parity(prompts, completions, **kwargs):
 def varying_reward():
     """``length_parity``, passed to trainers as a callable or to the reward registry as ``path:function``."""
     return length_parity
+
+
+from public_formats import public_samples  # noqa: E402,F401  (a fixture: sample files in each public format)

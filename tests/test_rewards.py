@@ -2,8 +2,7 @@ import textwrap
 
 import pytest
 
-from rlreason.config import RewardConfig, RewardSpec
-from rlreason.rewards import RewardError, build_rewards, resolve
+from rlreason.rewards import RewardConfig, RewardError, RewardSpec, build_rewards, resolve
 
 COMPLETIONS = ["<think>1+1=2</think><answer>2</answer>", "<answer>3</answer>"]
 PROMPTS = ["q1", "q2"]
@@ -39,10 +38,10 @@ def test_plugin_file_outside_the_package(tmp_path):
 
 
 def test_module_colon_function_and_hydra_target_forms():
-    by_colon = resolve("rlreason.reward.accuracy:accuracy")
-    by_dots = resolve("rlreason.reward.accuracy.accuracy")
+    by_colon = resolve("rlreason.reward:accuracy")
+    by_dots = resolve("rlreason.reward.accuracy")
     assert by_colon is by_dots
-    (reward,) = build_rewards(RewardConfig(functions=[RewardSpec(_target_="rlreason.reward.format.think_answer_format")]))
+    (reward,) = build_rewards(RewardConfig(functions=[RewardSpec(_target_="rlreason.tasks.think_answer_format")]))
     assert reward.fn(prompts=PROMPTS, completions=COMPLETIONS) == [1.0, 0.0]
 
 
@@ -107,7 +106,7 @@ def test_on_error_none_turns_failures_into_none(tmp_path, caplog):
     [
         ("nope", "unknown built-in"),
         ("no_such_module_xyz:fn", "cannot import module"),
-        ("rlreason.reward.accuracy:nope", "has no attribute 'nope'"),
+        ("rlreason.reward:nope", "has no attribute 'nope'"),
         ("/does/not/exist.py:fn", "does not exist"),
     ],
 )

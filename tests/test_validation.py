@@ -21,7 +21,7 @@ def test_defaults_compose_into_the_default_pipeline():
 def test_the_all_scenario_pipeline_rewards_and_samples_every_skill():
     cfg = validate(CONFIG_MODULE, ["pipeline=r1_all_scenario"])
     assert cfg.pipeline.name == "r1_all_scenario"
-    assert [r.fn for r in cfg.reward.functions] == ["accuracy", "format", "tool_call", "safety"]
+    assert [r.fn for r in cfg.reward.functions] == ["accuracy", "format", "tool_calling", "safety"]
     assert cfg.data.tool_calling.grpo_size > 0 and cfg.data.safety.grpo_size > 0
 
 
@@ -40,7 +40,7 @@ def test_the_full_pipeline_repeats_sft_and_grpo_around_a_rollout_stage():
         ("model=gpt5", "model=gpt5: no such option in conf/model/; allowed: pretrained, tiny_moe"),
         ("reward.on_error=ignore", "reward.on_error: got 'ignore'; allowed: 'raise', 'none'"),
         ("pipeline.stages=[init,dpo]", "pipeline.stages: unknown stage(s) ['dpo']"),
-        ("data.arithmetic.ops=[/]", "data.arithmetic.ops: unknown or empty ['/']"),
+        ("data.reasoning.ops=[/]", "data.reasoning.ops: unknown or empty ['/']"),
         ("logger.name=mlflow", "logger.name: got 'mlflow'; allowed: 'wandb', 'none'"),
         ("rollout=sglang", "rollout=sglang: no such option in conf/rollout/; allowed: hf, vllm_colocate, vllm_server"),
         ("rollout.keep=top", "rollout.keep: Invalid value 'top', expected one of [all, passing, best]"),

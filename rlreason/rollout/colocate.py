@@ -1,7 +1,7 @@
 """vLLM colocated with the trainer on CPU: TRL's ``VLLMGeneration`` with a CPU-correct engine and weight sync.
 
 On GPU rlreason uses TRL's colocate mode unchanged. On CPU two things in it are wrong for an MoE policy
-(DESIGN.md pitfalls 6-7): the engine gets no dtype, so vLLM samples in bf16 while the policy trains in
+(``docs/vllm-cpu.md``): the engine gets no dtype, so vLLM samples in bf16 while the policy trains in
 fp32, and the per-parameter weight sync crashes or leaves stale prepacked experts. This subclass builds the
 engine with the policy's dtype and CPU-friendly settings and syncs through :mod:`rlreason.rollout.weight_sync`;
 generation, sampling parameters and logprobs stay TRL's.

@@ -1,4 +1,4 @@
-"""Start a vLLM engine the way every rlreason component does (rollout stage, colocated GRPO engine, bench)."""
+"""Start a vLLM engine the way every rlreason component does (generators, colocated GRPO engine, bench)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ logger = logging.getLogger(__name__)
 
 
 def uses_vllm(engine, setting: str) -> bool:
-    """``engine`` (a :class:`~rlreason.config.RolloutEngine`) is vLLM and vLLM is installed; otherwise False,
+    """``engine`` (a :class:`~rlreason.rollout.config.RolloutEngine`) is vLLM and vLLM is installed; otherwise False,
     with a warning naming ``setting`` when vLLM was asked for but is missing (the caller falls back to HF)."""
     if engine.value != "vllm":
         return False

@@ -4,7 +4,7 @@ by the GRPO stage (or one the user runs, ``rollout.server.url``).
 On GPU the server is ``trl vllm-serve`` and TRL's server mode (NCCL weight sync) runs unchanged. On CPU it
 is vLLM's OpenAI-compatible server with the :mod:`rlreason.rollout.server_worker` extension:
 :class:`CPUServerGeneration` keeps TRL's server-mode generation and swaps in a client for the OpenAI
-``/v1/completions`` endpoint and a weight sync through a checkpoint file (DESIGN.md pitfall 8).
+``/v1/completions`` endpoint and a weight sync through a checkpoint file (``docs/vllm-cpu.md``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 TRL's colocate sync (``model.load_weights`` per parameter) is wrong on vLLM-CPU: with an fp32 engine it
 crashes on the CPU backend's packed layers, and even vLLM's own ``reload_weights`` leaves the CPU fused-MoE
 layers on their *prepacked* copy of the old expert weights, so sampling silently drifts off-policy. What is
-correct (pinned by ``tests/rollout/test_parity.py``):
+correct (pinned by ``tests/rollout/test_parity.py``; the background is in ``docs/vllm-cpu.md``):
 
 1. the weights in *checkpoint format*: the names and per-expert layout ``save_pretrained`` would write
    (transformers 5 fuses experts at runtime; ``revert_weight_conversion`` undoes it);
@@ -14,8 +14,9 @@ correct (pinned by ``tests/rollout/test_parity.py``):
 from __future__ import annotations
 
 import torch
-from transformers import AutoModelForCausalLM
 from transformers.core_model_loading import revert_weight_conversion
+
+from rlreason.models.loading import load_policy
 
 
 def checkpoint_format_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -55,4 +56,4 @@ def load_checkpoint_into_vllm(model_runner, checkpoint: str) -> None:
     ``lm_head`` tensor, so that reload never reprocesses the head and the CPU backend keeps sampling from its
     prepacked copy of the old embeddings.
     """
-    load_into_vllm(model_runner, checkpoint_format_weights(AutoModelForCausalLM.from_pretrained(checkpoint)))
+    load_into_vllm(model_runner, checkpoint_format_weights(load_policy(checkpoint)))

@@ -1,38 +1,88 @@
-"""Stage **eval**: score every checkpoint the pipeline produced, and gate each against a baseline.
+"""Stage **eval**: score every checkpoint the pipeline produced on every task, and gate each against a baseline.
 
 Features:
-- reasoning: greedy accuracy, sampled pass@1 over ``eval.num_samples`` samples (math-verify), format rate,
-  on the held-out split of the configured data;
-- function calling and safety: on the held-out synthetic sets (``data.tool_calling.test_size``,
-  ``data.safety.test_size``), or on public-format files when given (BFCL ``eval.function_calling.*``,
-  XSTest / AdvBench csv ``eval.safety.*``); refusals judged by rules, a classifier checkpoint or an
-  OpenAI-compatible endpoint (``eval.safety.judge``);
+- every task of ``rlreason.tasks.TASKS`` (reasoning, tool_calling, safety), each on its held-out split of
+  ``data`` or on public-format files (``eval.<task>.data``; BFCL needs ``eval.tool_calling.answers``): GSM8K /
+  MATH / AIME / AMC jsonl, BFCL, XSTest / AdvBench / StrongREJECT / HarmBench csv;
+- reasoning: greedy accuracy, sampled pass@1 / pass@k / maj@k over ``eval.num_samples`` samples, format rate;
+  tool calling: accuracy per BFCL category; safety: refusal and over-refusal rates, refusals judged by rules,
+  a classifier checkpoint or an OpenAI-compatible endpoint (``eval.safety.judge``);
 - completions from one vLLM engine that swaps in each checkpoint's weights (``eval.engine``, by default the
   rollout engine), or from Hugging Face ``generate`` (``eval.engine=hf``);
 - the same data, engine, decoding and seed for every checkpoint, so the numbers compare; per-example outputs in
-  ``eval/<checkpoint>/<suite>.jsonl``, scores in ``summary.json`` (``evals``) and ``eval/accuracy.png``;
-- regression gates (``conf/eval/gates.yaml``) against ``eval.baseline`` (default: the checkpoint before the
-  first RL stage): verdicts in ``summary.json`` (``gates``), ``eval/gates.md`` and W&B; with
-  ``eval.fail_on_regression=true`` a failed gate fails the stage.
+  ``eval/<checkpoint>/<task>.jsonl``, scores in ``summary.json`` (``evals``) and ``eval/accuracy.png``;
+- regression gates (``eval.gates``, by default each task's own) against ``eval.baseline`` (default: the
+  checkpoint before the first RL stage): verdicts in ``summary.json`` (``gates``), ``eval/gates.md`` and W&B;
+  with ``eval.fail_on_regression=true`` a failed gate fails the stage.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Optional
+
+from omegaconf import II
 
 from rlreason import tracking
-from rlreason.data.loaders import eval_dataset, function_calling_eval_set, safety_eval_set
-from rlreason.evals import datasets, reasoning
-from rlreason.evals.gates import evaluate_gate, markdown_report
-from rlreason.evals.generation import HFGenerator, VLLMGenerator
-from rlreason.evals.judge import build_judge
-from rlreason.evals.suites import evaluate_function_calling, evaluate_safety
-from rlreason.pipeline import StageResult, stage_name
-from rlreason.rollout.engine import uses_vllm
+from rlreason.data.mixer import held_out_sets
+from rlreason.evals.gates import Gate, GatesConfig, evaluate_gate, markdown_report
+from rlreason.evals.judge import JudgeConfig
+from rlreason.rollout.config import RolloutEngine
+from rlreason.rollout.generation import build_generator
 from rlreason.runtime import resolve_device, seed_everything
+from rlreason.stages.contract import StageResult, stage_name
+from rlreason.tasks import TASKS
+from rlreason.tasks.common import limited
+
+
+@dataclass
+class SuiteFiles:
+    """``eval.<task>``: a public-format file to evaluate the task on instead of its held-out split of ``data``
+    (the formats each task reads are listed in its module, ``rlreason/tasks/<task>.py``)."""
+
+    data: Optional[str] = None
+    answers: Optional[str] = None  # BFCL's possible-answer file, for tool calling
+    limit: int = 0  # the first N examples; 0: all
+
+
+@dataclass
+class SafetySuite(SuiteFiles):
+    """``eval.safety``: files as above, and who decides what counts as a refusal."""
+
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+
+
+def _task_gates() -> GatesConfig:
+    return GatesConfig(thresholds=[
+        Gate(task, metric, max_drop, higher_is_better) for task, t in TASKS.items() for metric, max_drop, higher_is_better in t.gates
+    ])
+
+
+@dataclass
+class EvalConfig:
+    """``conf/eval/``: evals of every checkpoint the pipeline produced, gated against a baseline."""
+
+    # What generates the completions (rlreason/rollout/generation.py): by default the rollout engine.
+    engine: RolloutEngine = II("rollout.engine")
+    batch_size: int = 300  # hf only; vLLM schedules its own batches
+    max_new_tokens: int = 96  # parallel tool calls need ~60 tokens
+    num_samples: int = 4  # sampled completions per reasoning problem for pass@1; 0 evaluates greedy only
+    temperature: float = 1.0
+    # One section per task of rlreason.tasks.
+    reasoning: SuiteFiles = field(default_factory=SuiteFiles)
+    tool_calling: SuiteFiles = field(default_factory=SuiteFiles)
+    safety: SafetySuite = field(default_factory=SafetySuite)
+    # Checkpoints to evaluate instead of the run's (HF folders; `rlreason eval eval.checkpoints=[a,b]`),
+    # labelled by folder name (a run's `<stage>/model` by its stage); the first is the baseline.
+    checkpoints: list[str] = field(default_factory=list)
+    # The checkpoint every other one is compared with; None: the one before the first RL stage.
+    baseline: Optional[str] = None
+    fail_on_regression: bool = False  # true: a failed gate makes the run exit non-zero
+    gates: GatesConfig = field(default_factory=_task_gates)
+
 
 RL_STAGES = ("grpo",)
 
@@ -41,23 +91,15 @@ class RegressionError(RuntimeError):
     """A gate failed and ``eval.fail_on_regression`` is set."""
 
 
-def _limited(examples: list, limit: int) -> list:
-    return examples[:limit] if limit > 0 else examples
-
-
-def load_suites(cfg) -> dict:
-    """Each suite's examples, loaded once for all checkpoints: files when given, else the synthetic test sets."""
-    suites = {"reasoning": eval_dataset(cfg.data, cfg.seed)}
-    files = cfg.eval.function_calling
-    if files.data:
-        suites["function_calling"] = _limited(datasets.load_bfcl(files.data, files.answers), files.limit)
-    elif cfg.data.tool_calling.test_size > 0:
-        suites["function_calling"] = function_calling_eval_set(cfg.data, cfg.seed)
-    if cfg.eval.safety.data:
-        suites["safety"] = _limited(datasets.load_safety(cfg.eval.safety.data), cfg.eval.safety.limit)
-    elif cfg.data.safety.test_size > 0:
-        suites["safety"] = safety_eval_set(cfg.data, cfg.seed)
-    return suites
+def load_suites(cfg) -> dict[str, list]:
+    """Each task's examples, loaded once for all checkpoints: its public-format file when ``eval.<task>.data``
+    is set, else its held-out split of ``data`` (tasks with neither are left out)."""
+    suites = held_out_sets(cfg.data, cfg.seed)
+    for name, task in TASKS.items():
+        files = cfg.eval[name]
+        if files.data:
+            suites[name] = limited(task.load_public(files.data, files.answers), files.limit)
+    return {name: suites[name] for name in TASKS if name in suites}
 
 
 def listed_checkpoints(paths: list[str]) -> dict[str, str]:
@@ -87,32 +129,21 @@ def baseline_label(cfg, labels: list[str]) -> str:
     return labels[first_rl - 1] if first_rl > 0 else labels[0]
 
 
-def build_generator(cfg, device: str):
-    """``eval.engine``: vLLM where installed (settings of ``conf/rollout``), else Hugging Face generate."""
-    if uses_vllm(cfg.eval.engine, "eval.engine"):
-        return VLLMGenerator(device, cfg.seed, cfg.rollout)
-    return HFGenerator(device, cfg.eval.batch_size)
-
-
 def run(cfg, run) -> StageResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     suites = load_suites(cfg)
-    judge = build_judge(cfg.eval.safety.judge) if "safety" in suites else None
     out = run.stage_dir("eval")
     checkpoints = listed_checkpoints(cfg.eval.checkpoints) if cfg.eval.checkpoints else run.checkpoints()
     if not checkpoints:
         raise ValueError("nothing to evaluate: run eval after a stage that makes a checkpoint, or set eval.checkpoints")
     per_example: dict[str, dict[str, dict[str, list[float]]]] = {}
-    generator = build_generator(cfg, device)
+    generator = build_generator(cfg.eval.engine, "eval.engine", device=device, seed=cfg.seed, rollout=cfg.rollout,
+                                batch_size=cfg.eval.batch_size)
     with tracking.stage_run(cfg, run, "eval") as wandb_run, contextlib.closing(generator):
         for label, checkpoint in checkpoints.items():
             generator.load(checkpoint)
-            results = {"reasoning": reasoning.evaluate(generator, suites["reasoning"], cfg.eval, cfg.seed)}
-            if "function_calling" in suites:
-                results["function_calling"] = evaluate_function_calling(generator, suites["function_calling"], cfg.eval)
-            if "safety" in suites:
-                results["safety"] = evaluate_safety(generator, suites["safety"], cfg.eval, judge)
+            results = {name: TASKS[name].evaluate(generator, examples, cfg.eval, cfg.seed) for name, examples in suites.items()}
             (out / label).mkdir(exist_ok=True)
             for suite, result in results.items():
                 with open(out / label / f"{suite}.jsonl", "w", encoding="utf-8") as handle:
@@ -136,7 +167,7 @@ def run(cfg, run) -> StageResult:
     accuracies = {
         label: {"greedy": e["reasoning"]["greedy_accuracy"], "pass@1": e["reasoning"]["pass_at_1"]}
         for label, e in run.summary["evals"].items()
-        if label in checkpoints
+        if label in checkpoints and "reasoning" in e
     }
     tracking.plot_accuracy(accuracies, out / "accuracy.png")
     failed = [g for g in gates if not g.passed]

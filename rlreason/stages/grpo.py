@@ -17,21 +17,69 @@ Features:
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from enum import Enum
+from typing import Optional
 
-from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig
 
 from rlreason import tracking
-from rlreason.data.loaders import grpo_dataset
+from rlreason.data.mixer import grpo_dataset
 from rlreason.interrupt import SaveOnInterrupt
-from rlreason.pipeline import StageResult
+from rlreason.models.loading import load_policy, load_tokenizer
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.engine import uses_vllm
 from rlreason.rollout.server import CPUServerGeneration, managed_server
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.runtime import precision_args, resolve_device, seed_everything
+from rlreason.stages.contract import StageResult
+
+
+class LossType(str, Enum):
+    """TRL's GRPO loss aggregations (``GRPOConfig.loss_type``)."""
+
+    grpo = "grpo"
+    dr_grpo = "dr_grpo"
+    dapo = "dapo"
+    bnpo = "bnpo"
+    cispo = "cispo"
+    sapo = "sapo"
+    luspo = "luspo"
+    vespo = "vespo"
+
+
+class ImportanceSamplingLevel(str, Enum):
+    """``token`` is GRPO's ratio; ``sequence`` is GSPO's."""
+
+    token = "token"
+    sequence = "sequence"
+
+
+@dataclass
+class GRPOStageConfig:
+    """``conf/grpo/``: GRPO-family RL with TRL's GRPOTrainer. Names follow ``trl.GRPOConfig``."""
+
+    max_steps: int = 200
+    learning_rate: float = 3e-5
+    lr_scheduler_type: str = "constant_with_warmup"
+    warmup_steps: int = 10
+    prompts_per_step: int = 8  # completions per step = prompts_per_step * num_generations
+    num_generations: int = 8
+    max_completion_length: int = 48
+    temperature: float = 1.0
+    beta: float = 0.0  # KL to the reference policy; 0 skips loading a reference model
+    epsilon: float = 0.2
+    epsilon_high: Optional[float] = None  # e.g. 0.28 for DAPO's clip-higher
+    loss_type: LossType = LossType.dapo
+    importance_sampling_level: ImportanceSamplingLevel = ImportanceSamplingLevel.token  # sequence = GSPO
+    scale_rewards: str = "group"
+    num_iterations: int = 1
+    router_aux_loss_coef: float = 0.001  # MoE load-balancing loss weight; 0 disables it
+    logging_steps: int = 10
+    save_steps: int = 25
+    save_total_limit: int = 2
 
 
 def importance_sampling_correction(cfg, device: str) -> bool:
@@ -101,10 +149,8 @@ def run(cfg, run) -> StageResult:
     source = run.latest_checkpoint()
     out = run.stage_dir("grpo")
     checkpoints = out / "checkpoints"
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForCausalLM.from_pretrained(source)
-    # TRL requests router logits itself in the loss forward; left on in the config, HF generate crashes.
-    model.config.output_router_logits = False
+    tokenizer = load_tokenizer(source)
+    model = load_policy(source)
     rewards = build_rewards(cfg.reward)
     args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device)
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None

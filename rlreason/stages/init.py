@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-from rlreason.data.loaders import tokenizer_corpus
+from rlreason.data.mixer import tokenizer_corpus
+from rlreason.models.loading import load_policy, load_tokenizer
 from rlreason.models.tiny_moe import build_tiny_moe
 from rlreason.models.tokenizer import train_tokenizer
-from rlreason.pipeline import StageResult
 from rlreason.runtime import seed_everything
+from rlreason.stages.contract import StageResult
 
 
 def run(cfg, run) -> StageResult:
@@ -26,8 +25,8 @@ def run(cfg, run) -> StageResult:
         path = Path(cfg.model.path)
         if not path.exists():
             raise FileNotFoundError(f"model.path={cfg.model.path}: no such checkpoint folder")
-        AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path)
+        load_tokenizer(str(path))
+        model = load_policy(str(path))
         return StageResult(checkpoint=str(path.resolve()), metrics={"parameters": model.num_parameters()})
 
     tiny = cfg.model.tiny_moe

@@ -1,8 +1,10 @@
-"""Stage **rollout**: sample completions from the latest checkpoint with vLLM, score them, write a dataset.
+"""Stage **rollout**: sample completions from the latest checkpoint, score them, write a dataset.
 
 Features:
 - prompts: the first ``rollout.size`` rows of the GRPO data (every task in the mix, tools rendered by the
-  chat template), ``rollout.num_completions`` samples each at ``rollout.temperature``;
+  chat template), ``rollout.num_completions`` samples each at ``rollout.temperature``, seeded per prompt;
+- the engine of ``rollout.engine`` (vLLM, or Hugging Face ``generate`` with ``rollout=hf`` or without vLLM),
+  through the generators the eval stage uses (``rlreason/rollout/generation.py``);
 - every reward of ``reward.functions`` per completion (None where a reward does not apply), the weighted
   total, prompt and completion token counts;
 - rejection sampling (``rollout.keep``): ``all``, ``passing`` (total >= ``rollout.min_reward``) or ``best``
@@ -14,18 +16,18 @@ Features:
 
 from __future__ import annotations
 
-import gc
+import contextlib
 import json
 import math
 
 from datasets import Dataset
-from transformers import AutoTokenizer
 
-from rlreason.data.loaders import grpo_rows, render_prompt
-from rlreason.pipeline import StageResult
+from rlreason.data.mixer import grpo_rows, row_tools
+from rlreason.models.chat import render_prompt
 from rlreason.rewards import build_rewards
-from rlreason.rollout.engine import start_llm
+from rlreason.rollout.generation import build_generator
 from rlreason.runtime import resolve_device, seed_everything
+from rlreason.stages.contract import StageResult
 
 
 def _total(scores: list[float | None], weights: list[float]) -> float:
@@ -48,31 +50,31 @@ def _kept(rows: list[dict], keep: str, min_reward: float) -> list[bool]:
 
 
 def run(cfg, run) -> StageResult:
-    from vllm import SamplingParams
-
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     source = run.latest_checkpoint()
     out = run.stage_dir("rollout")
     r = cfg.rollout
-    tokenizer = AutoTokenizer.from_pretrained(source)
     rows, _ = grpo_rows(cfg.data, cfg.seed)
     rows = rows[: r.size]
-    texts = [render_prompt(tokenizer, row) for row in rows]
-    llm = start_llm(source, device=device, seed=cfg.seed, rollout=r)
-    # Seeded through the engine (start_llm): a per-request seed crashes vLLM's CPU runner on a chunked prefill.
-    params = SamplingParams(n=r.num_completions, temperature=r.temperature, max_tokens=r.max_tokens)
-    outputs = llm.generate(texts, params)
-    del llm
-    gc.collect()
-
-    rewards = build_rewards(cfg.reward)
+    rewards = build_rewards(cfg.reward)  # before sampling, so a bad reward spec fails in seconds
+    generator = build_generator(r.engine, "rollout.engine", device=device, seed=cfg.seed, rollout=r, batch_size=r.batch_size)
+    with contextlib.closing(generator):
+        generator.load(source)
+        tools = [row_tools(row) for row in rows]
+        prompt_ids, completion_ids = generator.generate_ids(
+            [row["prompt"] for row in rows], tools=tools, max_new_tokens=r.max_tokens, temperature=r.temperature,
+            num_samples=r.num_completions, seed=cfg.seed, desc="rollouts",
+        )
+        tokenizer = generator.tokenizer
     samples = []
-    for index, (row, text, output) in enumerate(zip(rows, texts, outputs)):
-        for completion in output.outputs:
+    for index, (row, prompt, completions) in enumerate(zip(rows, prompt_ids, completion_ids)):
+        text = render_prompt(tokenizer, row["prompt"], row_tools(row))
+        for ids in completions:
             samples.append({
-                "prompt_index": index, "row": row, "prompt_text": text, "completion": completion.text,
-                "prompt_tokens": len(output.prompt_token_ids), "completion_tokens": len(completion.token_ids),
+                "prompt_index": index, "row": row, "prompt_text": text,
+                "completion": tokenizer.decode(ids, skip_special_tokens=True),
+                "prompt_tokens": len(prompt), "completion_tokens": len(ids),
             })
     # Rewards see what GRPO would pass them: the prompt and completion as chat messages, the data columns.
     columns = {key: [s["row"][key] for s in samples] for key in rows[0] if key != "prompt"}
@@ -105,7 +107,7 @@ def run(cfg, run) -> StageResult:
                 handle.write(json.dumps({
                     "prompt": sample["row"]["prompt"],
                     "completion": [{"role": "assistant", "content": sample["completion"]}],
-                    "tools": sample["row"]["functions"],
+                    "tools": sample["row"]["tools"],
                 }) + "\n")
     kept = sum(r["kept"] for r in records)
     return StageResult(

@@ -1,8 +1,8 @@
 """Stage **sft**: cold-start supervised warmup with TRL's ``SFTTrainer``.
 
 Features:
-- Conversational prompt-completion data (``rlreason/data/loaders.py``): the loss covers the assistant's
-  ``<think>…</think><answer>…</answer>`` only.
+- Conversational prompt-completion data mixed from every task (``rlreason/data/mixer.py``): the loss covers
+  the assistant's reply only.
 - Precision from the device (fp32 on CPU, bf16 where the GPU supports it); seeded; W&B logging.
 - Starts from the latest checkpoint of the run (init's, or a previous stage's) and saves a HF folder.
 - After a ``rollout`` stage (``pipeline=r1_full``) it trains on the completions that stage kept plus the
@@ -12,13 +12,38 @@ Features:
 
 from __future__ import annotations
 
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from dataclasses import dataclass, field
+
 from trl import SFTConfig, SFTTrainer
 
 from rlreason import tracking
-from rlreason.data.loaders import rollout_sft_dataset, sft_dataset
-from rlreason.pipeline import StageResult
+from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
+from rlreason.models.loading import load_policy, load_tokenizer
 from rlreason.runtime import precision_args, resolve_device, seed_everything
+from rlreason.stages.contract import StageResult
+
+
+@dataclass
+class RejectionSFTConfig:
+    """``sft.rejection_sampling``: an SFT stage after a rollout stage trains on the kept rollouts, briefly and
+    gently: the policy already produces them, so a cold-start schedule would only overfit."""
+
+    max_steps: int = 150
+    learning_rate: float = 2e-4
+
+
+@dataclass
+class SFTStageConfig:
+    """``conf/sft/``: cold-start supervised warmup with TRL's SFTTrainer (names follow ``trl.SFTConfig``)."""
+
+    max_steps: int = 800
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: int = 50
+    max_length: int = 256  # tool-calling conversations (tool signatures in a system turn) run to ~160 tokens
+    logging_steps: int = 20
+    rejection_sampling: RejectionSFTConfig = field(default_factory=RejectionSFTConfig)
 
 
 def training_data(cfg, run):
@@ -37,8 +62,8 @@ def run(cfg, run) -> StageResult:
     device = resolve_device(cfg.device)
     source = run.latest_checkpoint()
     out = run.stage_dir("sft")
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForCausalLM.from_pretrained(source)
+    tokenizer = load_tokenizer(source)
+    model = load_policy(source)
     dataset, max_steps, learning_rate = training_data(cfg, run)
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),

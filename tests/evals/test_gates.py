@@ -8,7 +8,7 @@ CFG = GatesConfig(num_bootstrap=2000)
 def test_a_real_regression_fails_the_gate():
     baseline = [1] * 90 + [0] * 10  # 0.90
     candidate = [1] * 60 + [0] * 40  # 0.60, every lost example was right before
-    result = evaluate_gate(Gate("function_calling", "accuracy", max_drop=0.05), "grpo", candidate, "sft", baseline, CFG, seed=0)
+    result = evaluate_gate(Gate("tool_calling", "accuracy", max_drop=0.05), "grpo", candidate, "sft", baseline, CFG, seed=0)
     assert not result.passed
     assert result.change == pytest.approx(-0.30)
     assert result.ci_high < 0 and result.ci_low < result.change < result.ci_high
@@ -43,7 +43,7 @@ def test_bootstrap_is_seeded_and_checks_pairing():
 
 
 def test_markdown_report_marks_failures():
-    result = evaluate_gate(Gate("function_calling", "accuracy"), "grpo", [0] * 50, "sft", [1] * 50, CFG, seed=0)
+    result = evaluate_gate(Gate("tool_calling", "accuracy"), "grpo", [0] * 50, "sft", [1] * 50, CFG, seed=0)
     report = markdown_report([result])
-    assert "| grpo | function_calling | accuracy | 1.000 (sft) | 0.000 | -1.000 |" in report
+    assert "| grpo | tool_calling | accuracy | 1.000 (sft) | 0.000 | -1.000 |" in report
     assert "**FAIL**" in report

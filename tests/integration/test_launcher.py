@@ -13,8 +13,8 @@ def test_a_sweep_job_runs_through_submitit_into_its_own_run_dir(tmp_path):
     command = [
         sys.executable, "-m", "rlreason", "-m", "hydra/launcher=local", f"hydra.sweep.dir={tmp_path}",
         "logger=none", "seed=3", "sft.max_steps=4", "grpo.max_steps=1", "grpo.prompts_per_step=2",
-        "grpo.num_generations=4", "grpo.max_completion_length=16", "data.sft_size=32", "data.grpo_size=8",
-        "data.test_size=4", "eval.num_samples=0", "eval.max_new_tokens=16", "model.tiny_moe.tokenizer_corpus_size=200",
+        "grpo.num_generations=4", "grpo.max_completion_length=16", "data.reasoning.sft_size=32", "data.reasoning.grpo_size=8",
+        "data.reasoning.test_size=4", "eval.num_samples=0", "eval.max_new_tokens=16", "model.tiny_moe.tokenizer_corpus_size=200",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -5,16 +5,18 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from public_formats import write_public_samples
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).parents[1] / "evals" / "data"
+SAMPLES = {fmt: (data, answers) for formats in write_public_samples(Path(tempfile.mkdtemp())).values() for fmt, data, answers, _ in formats}
 
 TINY = [
     "sft.max_steps=60",
@@ -26,18 +28,18 @@ TINY = [
     "grpo.max_completion_length=24",
     "grpo.logging_steps=1",
     "grpo.save_steps=2",
-    "data.sft_size=128",
-    "data.grpo_size=64",
-    "data.test_size=16",
+    "data.reasoning.sft_size=128",
+    "data.reasoning.grpo_size=64",
+    "data.reasoning.test_size=16",
     "data.tool_calling.sft_size=64",
     "data.tool_calling.test_size=8",
     "data.safety.sft_size=32",
     "eval.num_samples=2",
     "eval.max_new_tokens=24",
     "model.tiny_moe.tokenizer_corpus_size=300",
-    f"eval.function_calling.data={DATA / 'bfcl_questions.jsonl'}",
-    f"eval.function_calling.answers={DATA / 'bfcl_answers.jsonl'}",
-    f"eval.safety.data={DATA / 'xstest.csv'}",
+    f"eval.tool_calling.data={SAMPLES['bfcl'][0]}",
+    f"eval.tool_calling.answers={SAMPLES['bfcl'][1]}",
+    f"eval.safety.data={SAMPLES['xstest'][0]}",
 ]
 
 
@@ -78,18 +80,18 @@ def test_summary_follows_the_contract(completed_run):
         assert scores["reasoning"]["num_problems"] == 16
     assert summary["stages"]["grpo"]["metrics"]["steps"] == 4
     assert summary["stages"]["grpo"]["metrics"]["rollout_engine"] == "vllm"  # the default wherever vLLM is installed
-    assert all(set(scores) == {"reasoning", "function_calling", "safety"} for scores in summary["evals"].values())
+    assert all(set(scores) == {"reasoning", "tool_calling", "safety"} for scores in summary["evals"].values())
     gated = {(g["checkpoint"], g["baseline"], g["suite"], g["metric"]) for g in summary["gates"]}
     assert gated == {
         ("grpo", "sft", "reasoning", "accuracy"),
-        ("grpo", "sft", "function_calling", "accuracy"),
+        ("grpo", "sft", "tool_calling", "accuracy"),
         ("grpo", "sft", "safety", "refusal_rate"),
         ("grpo", "sft", "safety", "over_refusal_rate"),
     }
     assert all(isinstance(g["passed"], bool) and g["ci_low"] <= g["ci_high"] for g in summary["gates"])
-    assert "| grpo | function_calling | accuracy |" in (run_dir / "eval" / "gates.md").read_text()
-    records = (run_dir / "eval" / "grpo" / "function_calling.jsonl").read_text().splitlines()
-    assert len(records) == 4 and all("reason" in json.loads(r) for r in records)
+    assert "| grpo | tool_calling | accuracy |" in (run_dir / "eval" / "gates.md").read_text()
+    records = (run_dir / "eval" / "grpo" / "tool_calling.jsonl").read_text().splitlines()
+    assert len(records) == 5 and all("reason" in json.loads(r) for r in records)
     assert f"summary: {run_dir / 'summary.json'}" in output
     assert "checkpoint   suite" in output and "gate " in output
 
@@ -166,17 +168,17 @@ def test_same_seed_same_weights(completed_run, tmp_path):
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
-def test_synthetic_function_calling_and_safety_suites_run_without_files(tmp_path):
+def test_synthetic_tool_calling_and_safety_suites_run_without_files(tmp_path):
     """Out of the box (no eval files) every checkpoint is scored on the held-out synthetic tool-calling and
     safety sets, and gated like the public-format suites."""
-    process = rlreason(tmp_path, "logger=none", "eval.function_calling.data=null", "eval.function_calling.answers=null",
+    process = rlreason(tmp_path, "logger=none", "eval.tool_calling.data=null", "eval.tool_calling.answers=null",
                        "eval.safety.data=null", "pipeline.stages=[init,sft,eval]", "rollout=hf")
     output = finish(process)
     assert process.returncode == 0, output[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["evals"]["sft"]["function_calling"]["num_examples"] == 8
+    assert summary["evals"]["sft"]["tool_calling"]["num_examples"] == 8
     assert summary["evals"]["sft"]["safety"]["num_harmful"] > 0 and summary["evals"]["sft"]["safety"]["num_benign"] > 0
-    records = [json.loads(r) for r in (tmp_path / "eval" / "sft" / "function_calling.jsonl").read_text().splitlines()]
+    records = [json.loads(r) for r in (tmp_path / "eval" / "sft" / "tool_calling.jsonl").read_text().splitlines()]
     assert {r["category"] for r in records} <= {"simple", "multiple", "parallel", "irrelevance"}
 
 
@@ -193,7 +195,7 @@ def test_the_eval_command_scores_a_list_of_checkpoints_against_the_first(complet
     for label in ("sft", "grpo"):  # greedy scores: the same checkpoint, data and decoding give the same numbers
         mine, theirs = summary["evals"][label], original[label]
         assert mine["reasoning"]["accuracy"] == theirs["reasoning"]["accuracy"]
-        assert mine["function_calling"]["accuracy"] == theirs["function_calling"]["accuracy"]
+        assert mine["tool_calling"]["accuracy"] == theirs["tool_calling"]["accuracy"]
         assert mine["safety"]["refusal_rate"] == theirs["safety"]["refusal_rate"]
     assert {(g["checkpoint"], g["baseline"]) for g in summary["gates"]} == {("grpo", "sft")}
 

@@ -1,15 +1,14 @@
 """vLLM samples from the policy being trained: after GRPO updates, its greedy tokens equal the HF policy's.
 
-Guards DESIGN.md pitfall 6. The same trained weights, loaded three ways, must give: full sync -> identical
+Guards the CPU weight sync (docs/vllm-cpu.md). The same trained weights, loaded three ways, must give: full sync -> identical
 greedy tokens; reload without the CPU expert repack -> different tokens; no sync -> different tokens.
 """
 
 import pytest
 import torch
-
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlreason.data.loaders import grpo_dataset
+from rlreason.data.mixer import grpo_dataset
 from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.trainer import RolloutGRPOTrainer
 from rlreason.rollout.weight_sync import checkpoint_format_weights, load_into_vllm
@@ -26,10 +25,10 @@ TINY = [
     "grpo.num_generations=4",
     "grpo.max_completion_length=16",
     "grpo.save_steps=100",
-    "data.grpo_size=16",
+    "data.reasoning.grpo_size=16",
     "sft.max_steps=60",
     "sft.warmup_steps=5",
-    "data.sft_size=400",
+    "data.reasoning.sft_size=400",
     "data.tool_calling.sft_size=60",
     "data.safety.sft_size=40",
     "model.tiny_moe.tokenizer_corpus_size=200",

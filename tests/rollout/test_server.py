@@ -26,7 +26,7 @@ TINY = [
     "grpo.max_completion_length=16",
     "grpo.save_steps=3",
     "grpo.logging_steps=1",
-    "data.grpo_size=16",
+    "data.reasoning.grpo_size=16",
     "model.tiny_moe.tokenizer_corpus_size=200",
 ]
 

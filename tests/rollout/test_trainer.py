@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlreason.cli import CONFIG_MODULE
-from rlreason.data.loaders import grpo_dataset
+from rlreason.data.mixer import grpo_dataset
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.stages import grpo
 from rlreason.validation import validate
@@ -22,7 +22,7 @@ TINY = [
     "grpo.max_completion_length=12",
     "grpo.save_steps=100",
     "grpo.logging_steps=1",
-    "data.grpo_size=8",
+    "data.reasoning.grpo_size=8",
     "model.tiny_moe.tokenizer_corpus_size=200",
 ]
 

@@ -22,12 +22,12 @@ def test_the_baseline_is_the_checkpoint_before_the_first_rl_stage():
 def test_a_lost_skill_fails_its_gate_and_an_unchanged_one_passes():
     per_example = {
         "init": {"reasoning": {"accuracy": [0.0] * 100}},
-        "sft": {"reasoning": {"accuracy": [1.0] * 50 + [0.0] * 50}, "function_calling": {"accuracy": [1.0] * 100}},
-        "grpo": {"reasoning": {"accuracy": [1.0] * 90 + [0.0] * 10}, "function_calling": {"accuracy": [1.0] * 30 + [0.0] * 70}},
+        "sft": {"reasoning": {"accuracy": [1.0] * 50 + [0.0] * 50}, "tool_calling": {"accuracy": [1.0] * 100}},
+        "grpo": {"reasoning": {"accuracy": [1.0] * 90 + [0.0] * 10}, "tool_calling": {"accuracy": [1.0] * 30 + [0.0] * 70}},
     }
     gates = check_gates(_cfg(), ["init", "sft", "grpo"], per_example)
     verdicts = {(g.checkpoint, g.suite, g.metric): g.passed for g in gates}
-    assert verdicts == {("grpo", "reasoning", "accuracy"): True, ("grpo", "function_calling", "accuracy"): False}
+    assert verdicts == {("grpo", "reasoning", "accuracy"): True, ("grpo", "tool_calling", "accuracy"): False}
 
 
 def test_a_repeated_rl_stage_is_gated_against_the_checkpoint_before_the_first_one():
@@ -49,13 +49,16 @@ def test_listed_checkpoints_are_labelled_by_stage_and_the_first_is_the_baseline(
 
 
 def test_the_eval_engine_follows_the_rollout_engine_unless_set():
-    from rlreason.evals.generation import HFGenerator, VLLMGenerator
-    from rlreason.stages.eval import build_generator
+    from rlreason.rollout.generation import HFGenerator, VLLMGenerator, build_generator
 
     pytest.importorskip("vllm")
-    assert isinstance(build_generator(_cfg(), "cpu"), VLLMGenerator)
-    assert isinstance(build_generator(_cfg("rollout=hf"), "cpu"), HFGenerator)
-    assert isinstance(build_generator(_cfg("eval.engine=hf"), "cpu"), HFGenerator)
-    assert isinstance(build_generator(_cfg("rollout=hf", "eval.engine=vllm"), "cpu"), VLLMGenerator)
+
+    def generator(cfg):
+        return build_generator(cfg.eval.engine, "eval.engine", device="cpu", seed=0, rollout=cfg.rollout, batch_size=8)
+
+    assert isinstance(generator(_cfg()), VLLMGenerator)
+    assert isinstance(generator(_cfg("rollout=hf")), HFGenerator)
+    assert isinstance(generator(_cfg("eval.engine=hf")), HFGenerator)
+    assert isinstance(generator(_cfg("rollout=hf", "eval.engine=vllm")), VLLMGenerator)
     with pytest.raises(Exception, match="eval.engine"):
         _cfg("eval.engine=sglang")

@@ -7,8 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from rlreason.cli import CONFIG_MODULE
-from rlreason.pipeline import Run, StageResult
 from rlreason.stages import grpo
+from rlreason.stages.contract import Run, StageResult
 from rlreason.validation import validate
 
 TINY = [
@@ -19,7 +19,7 @@ TINY = [
     "grpo.num_generations=4",
     "grpo.max_completion_length=16",
     "grpo.save_steps=100",
-    "data.grpo_size=16",
+    "data.reasoning.grpo_size=16",
     "model.tiny_moe.tokenizer_corpus_size=200",
 ]
 

@@ -33,10 +33,10 @@ def test_rollouts_are_scored_written_and_feed_the_next_sft(tmp_path, initialized
     frame = pd.read_parquet(tmp_path / "rollout" / "rollouts.parquet")
     assert len(frame) == result.metrics["completions"] == 18 == result.metrics["kept"]
     assert {"prompt", "completion", "task", "total", "prompt_tokens", "completion_tokens", "kept"} <= set(frame.columns)
-    assert {"reward/accuracy", "reward/format", "reward/tool_call", "reward/safety"} <= set(frame.columns)
+    assert {"reward/accuracy", "reward/format", "reward/tool_calling", "reward/safety"} <= set(frame.columns)
     assert (frame["completion_tokens"] <= 8).all() and (frame["prompt_tokens"] > 0).all()
     tool_rows = frame[frame["task"] == "tool_calling"]
-    assert tool_rows["reward/accuracy"].isna().all() and tool_rows["reward/tool_call"].notna().all()
+    assert tool_rows["reward/accuracy"].isna().all() and tool_rows["reward/tool_calling"].notna().all()
     kept = [json.loads(line) for line in (tmp_path / "rollout" / "sft.jsonl").read_text().splitlines()]
     assert len(kept) == 18 and kept[0]["completion"][0]["role"] == "assistant"
 

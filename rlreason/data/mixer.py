@@ -1,0 +1,160 @@
+"""Each stage's dataset, mixed from the tasks of ``rlreason.tasks.TASKS``.
+
+Every stage sees the same shapes, whatever the tasks' sources:
+
+* SFT: conversational prompt-completion rows (``prompt``, ``completion``, ``tools``), so TRL trains on the
+  answer only; ``tools`` (JSON schemas as a JSON string, or None) is what TRL hands to the chat template;
+* GRPO: ``prompt``, ``task`` and every task's gold columns (``answer``; ``tools``/``expected_calls``;
+  ``harmful``), which TRL passes to every reward as keywords; a reward returns None for other tasks' rows;
+* eval: each task's held-out examples.
+
+The first task of ``TASKS`` (reasoning) comes first; when other tasks add rows (``data.<task>.sft_size`` /
+``grpo_size``), the mix is shuffled with the seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+from datasets import Dataset
+from omegaconf import DictConfig, OmegaConf
+
+from rlreason.models.chat import render_prompt
+from rlreason.models.tokenizer import render
+from rlreason.tasks import TASKS
+from rlreason.tasks.common import load_file
+from rlreason.tasks.reasoning import ReasoningConfig
+from rlreason.tasks.safety import SafetyConfig
+from rlreason.tasks.tool_calling import ToolCallingConfig
+
+PRIMARY = next(iter(TASKS))  # the task RL trains by default, and the one whose rows ``data.source`` chooses
+# A different seed stream from SFT's, so RL also sees prompts the cold start never showed.
+RL_SEED_OFFSET = 1_000_003
+
+
+class DataSource(str, Enum):
+    """Where the reasoning rows come from: the synthetic task, local files, or ``datasets.load_dataset``."""
+
+    arithmetic = "arithmetic"
+    file = "file"
+    hub = "hub"
+
+
+@dataclass
+class DataConfig:
+    """``conf/data/``: where each task's rows come from, and how many each stage uses."""
+
+    source: DataSource = DataSource.arithmetic
+    # source=file: .jsonl / .json / .parquet files; source=hub: a `datasets.load_dataset` name or local folder
+    # (each required by its source, so `data=file` without its files fails at start-up).
+    train_file: Optional[str] = None
+    test_file: Optional[str] = None
+    path: Optional[str] = None
+    train_split: str = "train"
+    test_split: str = "test"
+    prompt_column: str = "prompt"
+    answer_column: str = "answer"
+    completion_column: str = "completion"
+    # One section per task of rlreason.tasks (sizes per stage, and the synthetic generators' settings).
+    reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)
+    tool_calling: ToolCallingConfig = field(default_factory=ToolCallingConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+
+    def __post_init__(self) -> None:
+        required = {DataSource.file: ("train_file", "test_file"), DataSource.hub: ("path",)}.get(self.source, ())
+        for key in required:
+            if getattr(self, key) is None:
+                raise ValueError(f"data.{key}: required by data={self.source.value}; set it as an override, e.g. data.{key}=...")
+
+
+def _plain(cfg) -> DataConfig:
+    """Hydra's typed config as its dataclass: the generators read it ~10^5 times, at ~10 us a read on a
+    ``DictConfig`` (4000 problems: 2.3 s instead of 0.06 s)."""
+    return OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
+
+
+def _mixed(rows: list[dict], primary: int, seed: int) -> Dataset:
+    """Rows as a dataset, shuffled (seeded) when other tasks were appended to the ``primary`` ones."""
+    if len(rows) > primary:
+        random.Random(f"{seed}-mix").shuffle(rows)
+    return Dataset.from_list(rows)
+
+
+def _skill_sft_rows(cfg: DataConfig, seed: int) -> list[dict]:
+    """The demonstrations of every task but the primary one (tool calling, safety)."""
+    return [row for name, task in TASKS.items() if name != PRIMARY for row in task.sft_rows(cfg, seed)]
+
+
+def sft_dataset(cfg, seed: int) -> Dataset:
+    """Cold-start demonstrations: chains of thought, plus the other tasks' conversations."""
+    cfg = _plain(cfg)
+    rows = TASKS[PRIMARY].sft_rows(cfg, seed)
+    return _mixed(rows + _skill_sft_rows(cfg, seed), len(rows), seed)
+
+
+def rollout_sft_dataset(path: str, cfg, seed: int) -> Dataset:
+    """Rejection-sampling SFT data: the completions a rollout stage kept, plus the other tasks'
+    demonstrations, as R1's stage-3 SFT adds non-reasoning data so those skills are not forgotten."""
+    cfg = _plain(cfg)
+    kept = load_file(path, "the rollout stage's kept completions").to_list()
+    if not kept:
+        raise ValueError(f"{path}: the rollout stage kept no completion; lower rollout.min_reward or use rollout.keep=all")
+    rows = [{"prompt": r["prompt"], "completion": r["completion"], "tools": r["tools"]} for r in kept]
+    return _mixed(rows + _skill_sft_rows(cfg, seed), len(rows), seed)
+
+
+def grpo_columns() -> dict[str, None]:
+    """Every column a GRPO row may carry, empty: each row gets them all, so the tasks mix in one table."""
+    return {"task": None, **{column: None for task in TASKS.values() for column in task.columns}}
+
+
+def grpo_rows(cfg, seed: int) -> tuple[list[dict], int]:
+    """RL rows (conversational prompts, ``task`` and gold columns), and how many of them are the primary task's."""
+    cfg = _plain(cfg)
+    empty = grpo_columns()
+    rows, primary = [], 0
+    for name, task in TASKS.items():
+        rows += [{**empty, **task.row(example)} for example in task.grpo_examples(cfg, seed + RL_SEED_OFFSET)]
+        if name == PRIMARY:
+            primary = len(rows)
+    return rows, primary
+
+
+def grpo_dataset(cfg, seed: int, tokenizer=None) -> Dataset:
+    """The GRPO prompts with their gold columns.
+
+    With tool-calling rows in the mix (``data.tool_calling.grpo_size``), every prompt is rendered to text by
+    the tokenizer's chat template, each with its own tools: TRL's GRPOTrainer only knows trainer-wide
+    executable tools, not per-row schemas.
+    """
+    rows, primary = grpo_rows(cfg, seed)
+    if any(row.get("tools") for row in rows):
+        if tokenizer is None:
+            raise ValueError("GRPO data with tool-calling rows needs the tokenizer to render their tools")
+        rows = [{**row, "prompt": render_prompt(tokenizer, row["prompt"], row_tools(row))} for row in rows]
+    return _mixed(rows, primary, seed)
+
+
+def row_tools(row: dict) -> list[dict] | None:
+    """A row's tool schemas (stored as a JSON string), or None."""
+    return json.loads(row["tools"]) if row.get("tools") else None
+
+
+def held_out_sets(cfg, seed: int) -> dict[str, list]:
+    """Each task's held-out examples (tasks whose test size is 0 are left out)."""
+    cfg = _plain(cfg)
+    sets = {name: task.held_out_examples(cfg, seed) for name, task in TASKS.items()}
+    return {name: examples for name, examples in sets.items() if examples}
+
+
+def tokenizer_corpus(cfg, size: int, seed: int) -> list[str]:
+    """SFT conversations of every synthetic task, rendered by the chat template: the tiny tokenizer learns
+    the text it will see (tool signatures and call JSON included)."""
+    cfg = _plain(cfg)
+    cfg = dataclasses.replace(cfg, reasoning=dataclasses.replace(cfg.reasoning, sft_size=size))
+    return [render(row["prompt"] + row["completion"], tools=row_tools(row)) for row in sft_dataset(cfg, seed)]

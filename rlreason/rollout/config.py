@@ -1,0 +1,73 @@
+"""``conf/rollout/``: the engine that samples completions (GRPO, the rollout stage, and by default the evals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+
+class RolloutEngine(str, Enum):
+    """What samples completions: vLLM (colocated with the trainer, or a server) or Hugging Face ``generate``."""
+
+    vllm = "vllm"
+    hf = "hf"
+
+
+class RolloutMode(str, Enum):
+    """Where the vLLM engine lives: inside the training process, or in a server process."""
+
+    colocate = "colocate"
+    server = "server"
+
+
+class KeepRollouts(str, Enum):
+    """Rejection sampling in the rollout stage: keep every completion, those at or above ``min_reward``, or
+    each prompt's best one (if it reaches ``min_reward``)."""
+
+    all = "all"
+    passing = "passing"
+    best = "best"
+
+
+@dataclass
+class ServerConfig:
+    """``rollout.server``: the vLLM server of ``rollout=vllm_server``."""
+
+    url: Optional[str] = None  # a server you run; null: the GRPO stage starts one on host:port
+    host: str = "127.0.0.1"
+    port: int = 8000
+    timeout: float = 240.0  # seconds to wait for it to become healthy, and per request
+
+
+@dataclass
+class RolloutConfig:
+    """``conf/rollout/``: the engine GRPO samples with (``rlreason/rollout/``) and the rollout stage's sampling.
+
+    Default (``rollout=vllm_colocate``): vLLM in the training process. On CPU the engine runs the policy's
+    dtype, in-process, with weights synced by checkpoint-format reload and expert repack; on GPU it is TRL's
+    colocate mode unchanged. Without vLLM installed, every stage falls back to Hugging Face generate.
+    """
+
+    engine: RolloutEngine = RolloutEngine.vllm
+    mode: RolloutMode = RolloutMode.colocate
+    server: ServerConfig = field(default_factory=ServerConfig)
+    # vLLM on CPU: compiling adds ~20 s of start-up for no gain; a tiny model's KV cache is small.
+    enforce_eager: bool = True
+    kv_cache_gib: int = 1  # CPU KV cache (VLLM_CPU_KVCACHE_SPACE)
+    gpu_memory_utilization: float = 0.3  # GPU share of the colocated engine (the trainer needs the rest)
+    max_model_length: int = 512
+    # TRL's importance-sampling correction (reweight tokens by p_policy / p_vLLM): None = on GPU, off on CPU,
+    # where the fp32 engine matches the policy to ~1e-5 and the correction would cost a policy forward per
+    # step. The sampling/* mismatch metrics are logged either way.
+    importance_sampling_correction: Optional[bool] = None
+    # Warn when sampling/sampling_logp_difference/max crosses this (rollouts off-policy).
+    max_logp_difference: float = 0.5
+    # The rollout stage (rlreason/stages/rollout.py): prompts from the GRPO data, n completions each.
+    size: int = 512
+    num_completions: int = 4
+    temperature: float = 1.0
+    max_tokens: int = 96
+    keep: KeepRollouts = KeepRollouts.passing  # all | passing (total reward >= min_reward) | best (per prompt)
+    min_reward: float = 1.0
+    batch_size: int = 64  # prompts per generate call when the rollout stage falls back to HF

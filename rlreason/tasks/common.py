@@ -1,0 +1,234 @@
+"""What every task shares: the :class:`Task` record, the output format, answer parsing, splits, file reading.
+
+The product's reply format is written and checked here only: a reasoning trace, then the answer,
+``<think>…</think><answer>…</answer>`` (:func:`think_answer`, :func:`is_think_answer`, :func:`extract_answer`).
+Tool calls are the tool-calling task's own format (``rlreason/tasks/tool_calling.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# --- the task record ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SuiteResult:
+    """What a task's evaluation returns: summary metrics, and per-example scores the regression gates compare."""
+
+    metrics: dict[str, float]
+    # metric name -> one score per example (0/1), in dataset order, for the paired regression gates
+    per_example: dict[str, list[float]] = field(default_factory=dict)
+    # what the model wrote, one record per example, saved next to the metrics for inspection
+    records: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One skill: its data, its checker, its rewards, its evaluation and the public formats it reads.
+
+    Every entry is a plain function of the task's module; ``rlreason.tasks.TASKS`` lists the tasks, and the
+    data mixer, the eval stage, ``rlreason eval score``, the console report and the reward registry iterate
+    over it. ``data_cfg`` below is the whole ``data`` config (a task reads its own section, ``data.<name>``).
+    """
+
+    name: str
+    # (data_cfg, seed) -> SFT rows {"prompt", "completion", "tools"}: conversational, the loss on the completion
+    sft_rows: Callable[[Any, int], list[dict]]
+    # (data_cfg, seed) -> training examples for RL; ``row`` turns each into a GRPO row
+    grpo_examples: Callable[[Any, int], list]
+    # (data_cfg, seed) -> held-out examples, disjoint from every training split
+    held_out_examples: Callable[[Any, int], list]
+    # example -> {"prompt", "task", <gold columns>}: what GRPO (and every reward) sees of an example
+    row: Callable[[Any], dict]
+    # the gold columns ``row`` adds, so a mixed dataset can give every row every column
+    columns: tuple[str, ...]
+    # (completion, example) -> bool: the one checker the rewards and the evaluation use
+    check: Callable[[Any, Any], bool]
+    # example -> a reply that ``check`` accepts, in the product's format
+    gold_completion: Callable[[Any], str]
+    # reward name -> TRL reward function; each returns None on other tasks' rows
+    rewards: dict[str, Callable]
+    # (completions, examples) -> SuiteResult, for completions made anywhere (``rlreason eval score``)
+    score: Callable[[list, list], SuiteResult]
+    # (generator, examples, eval_cfg, seed) -> SuiteResult: generate, then score
+    evaluate: Callable[[Any, list, Any, int], SuiteResult]
+    # (path, answers_path | None) -> examples, from the public formats the task documents
+    load_public: Callable[[str, str | None], list]
+    # the metrics the console report shows, and the default regression gates: (metric, max_drop, higher_is_better)
+    main_metrics: tuple[str, ...]
+    gates: tuple[tuple[str, float, bool], ...]
+    # whether replies use <think>…</think><answer>…</answer> (the format reward scores only those rows)
+    think_answer_replies: bool = True
+
+
+# --- conversations -----------------------------------------------------------------------------------------
+
+
+def user_turn(prompt) -> list[dict[str, str]]:
+    """A string becomes a one-message user turn; a list of chat messages passes through unchanged."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def assistant_turn(completion) -> list[dict[str, str]]:
+    """A string becomes a one-message assistant turn; a list of chat messages passes through unchanged."""
+    return [{"role": "assistant", "content": completion}] if isinstance(completion, str) else completion
+
+
+def completion_text(completion) -> str:
+    """The text of a completion, whether TRL passes it as a string or as a list of chat messages."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(message.get("content", "") for message in completion)
+
+
+def request_text(prompt) -> str:
+    """What the user asked: the prompt itself, or its user messages joined."""
+    return prompt if isinstance(prompt, str) else " ".join(m["content"] for m in prompt if m["role"] == "user")
+
+
+# --- the <think>/<answer> format ---------------------------------------------------------------------------
+
+ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_THINK_ANSWER = re.compile(r"^\s*<think>(?:(?!<think>).)*?</think>\s*<answer>(?:(?!<answer>).)+?</answer>\s*$", re.DOTALL)
+
+
+def think_answer(thought: str, answer) -> str:
+    """A reply in the product's format."""
+    return f"<think>{thought}</think><answer>{answer}</answer>"
+
+
+def is_think_answer(text: str) -> bool:
+    """Exactly one reasoning block, then one non-empty answer, and nothing else."""
+    return bool(_THINK_ANSWER.match(text))
+
+
+def extract_answer(text: str) -> str | None:
+    """The content of the last ``<answer>`` tag, or ``None`` when there is none."""
+    found = ANSWER.findall(text)
+    return found[-1].strip() if found else None
+
+
+# --- rewards -----------------------------------------------------------------------------------------------
+
+
+def task_reward(task: str, columns: tuple[str, ...] = ()):
+    """Make ``score(completion, *column_values) -> float | None`` a TRL reward for one task's rows.
+
+    The reward takes TRL's signature, ``fn(prompts, completions, **kwargs) -> list[float | None]``, reads the
+    named dataset ``columns`` from ``kwargs``, and returns ``None`` for rows whose ``task`` column names another
+    task, so in a mixed GRPO batch TRL leaves those rows to the other rewards. Without a ``task`` column every
+    row counts as this task's (a plain TRL dataset).
+    """
+
+    def decorate(score: Callable) -> Callable:
+        @functools.wraps(score)
+        def reward(completions, **kwargs):
+            count = len(completions)
+            kinds = kwargs.pop("task", None) or [task] * count
+            values = [kwargs.get(column) or [None] * count for column in columns]
+            scores = []
+            for completion, kind, *row in zip(completions, kinds, *values):
+                value = score(completion, *row) if kind == task else None
+                scores.append(None if value is None else float(value))
+            return scores
+
+        return reward
+
+    return decorate
+
+
+# --- splits ------------------------------------------------------------------------------------------------
+
+
+def split_of(signature: str, test_fraction: float) -> str:
+    """Deterministic split of what an example asks for (its signature): the same one always lands in the same
+    split, so a computation or a call never sits in both train and test, however it is worded."""
+    bucket = int.from_bytes(hashlib.sha256(signature.encode()).digest()[:8], "big") / 2**64
+    return "test" if bucket < test_fraction else "train"
+
+
+def draw(sample: Callable[[], tuple[T, str, str]], split: str, size: int, test_fraction: float, key: str, advice: str) -> list[T]:
+    """``size`` distinct items of ``split`` from ``sample() -> (item, signature, identity)``.
+
+    Rejects items of the other split and repeated identities, so both splits come from the same
+    distribution; when the task (config ``key``) has too few distinct items, fails with ``advice``.
+    """
+    items: dict[str, T] = {}
+    attempts = 0
+    while len(items) < size:
+        attempts += 1
+        if attempts > 200 * size + 10_000:
+            raise ValueError(f"{key}: only {len(items)} distinct {split} examples found for size={size}; {advice}")
+        item, signature, identity = sample()
+        if identity not in items and split_of(signature, test_fraction) == split:
+            items[identity] = item
+    return list(items.values())
+
+
+# --- files -------------------------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """``(line number, object)`` for every non-blank line; a bad line is reported with its file and line.
+
+    A file that is one JSON array (as some public sets ship) is read as its elements, numbered from 1."""
+    text = Path(path).read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            return list(enumerate(json.loads(text), 1))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from error
+    rows = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((line_no, json.loads(line)))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{line_no}: invalid JSON ({error.msg})") from error
+    return rows
+
+
+def read_csv(path: str | Path) -> list[tuple[int, dict]]:
+    """``(line number, row)`` for every data row of a csv with a header line."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [(line_no, row) for line_no, row in enumerate(csv.DictReader(handle), 2)]
+
+
+def require(row: dict, keys: tuple[str, ...], where: str) -> None:
+    """Fail naming ``where`` (file:line) when ``row`` lacks any of ``keys``."""
+    missing = [k for k in keys if k not in row]
+    if missing:
+        raise ValueError(f"{where}: missing field(s) {missing}; found {sorted(row)}")
+
+
+def limited(examples: list, limit: int) -> list:
+    """The first ``limit`` examples; 0 keeps them all."""
+    return examples[:limit] if limit > 0 else examples
+
+
+def load_file(path: str | None, key: str):
+    """A local ``.jsonl`` / ``.json`` / ``.parquet`` file as a ``datasets.Dataset`` (``datasets.load_dataset``);
+    ``key`` is the config key or file role that named it, for the error."""
+    from datasets import load_dataset
+
+    if path is None:
+        raise ValueError(f"{key}: not set; name a .jsonl, .json or .parquet file")
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{key}={path}: no such file")
+    builder = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}.get(file.suffix)
+    if builder is None:
+        raise ValueError(f"{key}={path}: unsupported extension {file.suffix!r}; allowed: .jsonl, .json, .parquet")
+    return load_dataset(builder, data_files=str(file), split="train")
