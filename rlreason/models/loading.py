@@ -23,11 +23,16 @@ class ModelConfig:
 
     source: ModelSource = ModelSource.tiny_moe
     path: Optional[str] = None
+    # A GGUF file inside model.path (e.g. a quantized release): the init stage dequantizes it into a Hugging Face
+    # folder (fp32) that every later stage and vLLM load like any other checkpoint.
+    gguf_file: Optional[str] = None
     tiny_moe: TinyMoEConfig = field(default_factory=TinyMoEConfig)
 
     def __post_init__(self) -> None:
         if self.source is ModelSource.pretrained and not self.path:
             raise ValueError("model.path: required by model=pretrained; set it as an override, e.g. model.path=DIR")
+        if self.gguf_file and not self.path:
+            raise ValueError("model.gguf_file: needs model.path, the folder that holds it")
 
 
 def load_tokenizer(path: str, padding_side: str | None = None):
@@ -40,14 +45,43 @@ def load_tokenizer(path: str, padding_side: str | None = None):
     return tokenizer
 
 
+def is_moe(model) -> bool:
+    """Whether the model routes tokens to experts: its config declares router logits (TRL's own test, which
+    decides whether it adds the load-balancing loss)."""
+    return hasattr(model.config.get_text_config(), "output_router_logits")
+
+
 def load_policy(path: str):
     """The checkpoint's causal LM, ready to train or to generate.
 
-    Router logits stay off in the config: TRL requests them itself in its loss forward, while left on in the
-    config they make Hugging Face ``generate`` fail on MoE models (and SFT saves them switched on).
+    On an MoE model, router logits stay off in the config: TRL requests them itself in its loss forward, while
+    left on in the config they make Hugging Face ``generate`` fail (and SFT saves them switched on). A dense
+    model is left alone: giving its config the key would make TRL take it for an MoE.
     """
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(path)
-    model.config.output_router_logits = False
+    if is_moe(model):
+        model.config.get_text_config().output_router_logits = False
     return model
+
+
+def dequantize_gguf(folder: str, gguf_file: str, out) -> None:
+    """Save the model and tokenizer of ``folder/gguf_file`` as a Hugging Face folder ``out`` in fp32.
+
+    transformers reads GGUF (dequantizing it) but will not save a model it loaded that way, so the weights move
+    into a model built from the same config.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)

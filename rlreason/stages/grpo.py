@@ -17,6 +17,7 @@ Features:
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from enum import Enum
 from typing import Optional
@@ -27,7 +28,7 @@ from trl import GRPOConfig
 from rlreason import tracking
 from rlreason.data.mixer import grpo_dataset
 from rlreason.interrupt import SaveOnInterrupt
-from rlreason.models.loading import load_policy, load_tokenizer
+from rlreason.models.loading import is_moe, load_policy, load_tokenizer
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.engine import uses_vllm
@@ -35,6 +36,8 @@ from rlreason.rollout.server import CPUServerGeneration, managed_server
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.runtime import precision_args, resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
+
+logger = logging.getLogger(__name__)
 
 
 class LossType(str, Enum):
@@ -95,7 +98,16 @@ def importance_sampling_correction(cfg, device: str) -> bool:
     return device != "cpu"
 
 
-def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str) -> GRPOConfig:
+def router_aux_loss_coef(cfg, model) -> float:
+    """``grpo.router_aux_loss_coef`` for an MoE policy; 0 for a dense one, which has no router to balance."""
+    if is_moe(model):
+        return cfg.grpo.router_aux_loss_coef
+    if cfg.grpo.router_aux_loss_coef:
+        logger.info("%s has no experts: grpo.router_aux_loss_coef (MoE load balancing) does not apply", type(model).__name__)
+    return 0.0
+
+
+def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, model) -> GRPOConfig:
     g = cfg.grpo
     return GRPOConfig(
         use_vllm=uses_vllm(cfg.rollout.engine, "rollout.engine"),
@@ -120,7 +132,7 @@ def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str) 
         importance_sampling_level=g.importance_sampling_level.value,
         scale_rewards=g.scale_rewards,
         num_iterations=g.num_iterations,
-        router_aux_loss_coef=g.router_aux_loss_coef,
+        router_aux_loss_coef=router_aux_loss_coef(cfg, model),
         reward_weights=reward_weights,
         logging_steps=g.logging_steps,
         save_strategy="steps",
@@ -152,7 +164,7 @@ def run(cfg, run) -> StageResult:
     tokenizer = load_tokenizer(source)
     model = load_policy(source)
     rewards = build_rewards(cfg.reward)
-    args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device)
+    args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device, model)
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     server = contextlib.nullcontext()
     if args.use_vllm and args.vllm_mode == "server":

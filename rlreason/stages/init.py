@@ -4,7 +4,8 @@ Features:
 - ``model=tiny_moe`` (default): trains a byte-level BPE on the synthetic tasks' text and builds a tiny Qwen3-MoE
   from ``conf/model/tiny_moe.yaml``, both seeded, saved as a Hugging Face folder.
 - ``model.path=DIR``: any local Hugging Face checkpoint (loaded with ``from_pretrained`` to check it loads,
-  then used in place; nothing is copied).
+  then used in place; nothing is copied), MoE or dense.
+- ``model.gguf_file=FILE`` (in ``model.path``): a GGUF release, dequantized once into ``init/model`` (fp32).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlreason.data.mixer import tokenizer_corpus
-from rlreason.models.loading import load_policy, load_tokenizer
+from rlreason.models.loading import dequantize_gguf, is_moe, load_policy, load_tokenizer
 from rlreason.models.tiny_moe import build_tiny_moe
 from rlreason.models.tokenizer import train_tokenizer
 from rlreason.runtime import seed_everything
@@ -25,9 +26,15 @@ def run(cfg, run) -> StageResult:
         path = Path(cfg.model.path)
         if not path.exists():
             raise FileNotFoundError(f"model.path={cfg.model.path}: no such checkpoint folder")
+        if cfg.model.gguf_file:
+            if not (path / cfg.model.gguf_file).is_file():
+                raise FileNotFoundError(f"model.gguf_file={cfg.model.gguf_file}: not in {path}")
+            path = run.stage_dir("init") / "model"
+            dequantize_gguf(cfg.model.path, cfg.model.gguf_file, path)
         load_tokenizer(str(path))
         model = load_policy(str(path))
-        return StageResult(checkpoint=str(path.resolve()), metrics={"parameters": model.num_parameters()})
+        metrics = {"parameters": model.num_parameters(), "architecture": type(model).__name__, "moe": is_moe(model)}
+        return StageResult(checkpoint=str(path.resolve()), metrics=metrics)
 
     tiny = cfg.model.tiny_moe
     corpus = tokenizer_corpus(cfg.data, tiny.tokenizer_corpus_size, cfg.seed)

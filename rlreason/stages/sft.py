@@ -18,7 +18,7 @@ from trl import SFTConfig, SFTTrainer
 
 from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
-from rlreason.models.loading import load_policy, load_tokenizer
+from rlreason.models.loading import is_moe, load_policy, load_tokenizer
 from rlreason.runtime import precision_args, resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
 
@@ -87,8 +87,8 @@ def run(cfg, run) -> StageResult:
         )
         result = trainer.train()
     model_dir = out / "model"
-    # SFTTrainer switches router logits on for its aux loss; saved that way, HF generate would crash.
-    model.config.output_router_logits = False
+    if is_moe(model):  # SFTTrainer switches router logits on for its aux loss; saved that way, generate crashes
+        model.config.get_text_config().output_router_logits = False
     trainer.save_model(str(model_dir))
     tokenizer.save_pretrained(model_dir)
     tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "mean_token_accuracy"], "SFT")

@@ -73,7 +73,7 @@ def trained(tmp_path_factory, initialized_run, varying_reward):
     source = run.latest_checkpoint()
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source)
-    args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu")
+    args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu", model)
     trainer = RolloutGRPOTrainer(
         model=model,
         reward_funcs=[varying_reward],
@@ -103,5 +103,42 @@ def test_synced_engine_matches_the_trained_policy_token_for_token(trained):
     load_into_vllm(engine.model_runner, checkpoint_format_weights(policy), repack=False)
     assert agreement(vllm_greedy(engine.llm, prompt_ids), reference) < total
 
+    engine.sync_weights()
+    assert vllm_greedy(engine.llm, prompt_ids) == reference
+
+
+@pytest.fixture(scope="module")
+def trained_pretrained(tmp_path_factory, initialized_run, varying_reward):
+    """A trainer after GRPO updates on a real pretrained dense checkpoint (SmolLM2-135M-Instruct)."""
+    from pretrained_checkpoint import pretrained_overrides
+
+    run_dir = tmp_path_factory.mktemp("parity_pretrained")
+    overrides = [*pretrained_overrides(run_dir), "logger=none", "grpo.learning_rate=1e-4", "grpo.save_steps=100"]
+    cfg, run = initialized_run(run_dir, overrides)
+    source = run.latest_checkpoint()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source)
+    args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu", model)
+    assert args.router_aux_loss_coef == 0.0  # a dense model has no router to balance
+    trainer = RolloutGRPOTrainer(
+        model=model,
+        reward_funcs=[varying_reward],
+        args=args,
+        train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer),
+        processing_class=tokenizer,
+        cpu_engine=grpo.cpu_engine_args(cfg, args, model, "cpu"),
+    )
+    assert trainer.train().global_step == 2
+    return trainer, source
+
+
+def test_synced_engine_matches_a_pretrained_dense_policy(trained_pretrained):
+    trainer, initial = trained_pretrained
+    engine = trainer.vllm_generation
+    policy = trainer.accelerator.unwrap_model(trainer.model)
+    prompt_ids = [trainer.processing_class.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, return_dict=False) for p in PROMPTS]
+    reference = hf_greedy(policy, prompt_ids)
+    load_into_vllm(engine.model_runner, checkpoint_format_weights(AutoModelForCausalLM.from_pretrained(initial)))
+    assert vllm_greedy(engine.llm, prompt_ids) != reference  # the updates changed what the policy says
     engine.sync_weights()
     assert vllm_greedy(engine.llm, prompt_ids) == reference

@@ -7,6 +7,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from rlreason.cli import CONFIG_MODULE
+from rlreason.models.loading import load_policy
 from rlreason.stages import grpo
 from rlreason.stages.contract import Run, StageResult
 from rlreason.validation import validate
@@ -42,11 +43,11 @@ def initial_checkpoint(tmp_path_factory, initialized_run):
 def test_loss_variants_train_the_policy(initial_checkpoint, tmp_path, varying_reward, overrides, loss_type, level):
     reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
     cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, *overrides, reward])
-    args = grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu")
-    assert (args.loss_type, args.importance_sampling_level) == (loss_type, level)
-    assert args.router_aux_loss_coef == cfg.grpo.router_aux_loss_coef
-    run = Run(tmp_path)
     source = str(initial_checkpoint / "init" / "model")
+    args = grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(source))
+    assert (args.loss_type, args.importance_sampling_level) == (loss_type, level)
+    assert args.router_aux_loss_coef == cfg.grpo.router_aux_loss_coef  # the tiny policy is an MoE
+    run = Run(tmp_path)
     run.record("init", "completed", 0.0, StageResult(checkpoint=source))
     result = grpo.run(cfg, run)
     assert result.metrics["steps"] == 2
