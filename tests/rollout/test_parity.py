@@ -64,27 +64,33 @@ def agreement(a, b) -> int:
     return sum(x == y for row_a, row_b in zip(a, b) for x, y in zip(row_a, row_b))
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, initialized_run, varying_reward):
-    """A trainer (policy and colocated CPU engine) after GRPO updates with vLLM rollouts."""
-    run_dir = tmp_path_factory.mktemp("parity")
-    cfg, run = initialized_run(run_dir, TINY)
-    run.record("sft", "completed", 0.0, sft.run(cfg, run))  # a policy whose greedy outputs depend on the prompt
+def grpo_trainer(cfg, run, run_dir, reward) -> RolloutGRPOTrainer:
+    """TRL's trainer with the colocated CPU engine on the run's latest checkpoint, as the GRPO stage builds it."""
     source = run.latest_checkpoint()
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source)
     args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu", model)
     trainer = RolloutGRPOTrainer(
         model=model,
-        reward_funcs=[varying_reward],
+        reward_funcs=[reward],
         args=args,
         train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer),
         processing_class=tokenizer,
         cpu_engine=grpo.cpu_engine_args(cfg, args, model, "cpu"),
     )
     assert isinstance(trainer.vllm_generation, CPUColocateGeneration)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, initialized_run, varying_reward):
+    """A trainer (policy and colocated CPU engine) after GRPO updates with vLLM rollouts."""
+    run_dir = tmp_path_factory.mktemp("parity")
+    cfg, run = initialized_run(run_dir, TINY)
+    run.record("sft", "completed", 0.0, sft.run(cfg, run))  # a policy whose greedy outputs depend on the prompt
+    trainer = grpo_trainer(cfg, run, run_dir, varying_reward)
     assert trainer.train().global_step == 4
-    return trainer, source
+    return trainer, run.latest_checkpoint()
 
 
 def test_synced_engine_matches_the_trained_policy_token_for_token(trained):
@@ -115,21 +121,10 @@ def trained_pretrained(tmp_path_factory, initialized_run, varying_reward):
     run_dir = tmp_path_factory.mktemp("parity_pretrained")
     overrides = [*pretrained_overrides(run_dir), "logger=none", "grpo.learning_rate=1e-4", "grpo.save_steps=100"]
     cfg, run = initialized_run(run_dir, overrides)
-    source = run.latest_checkpoint()
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForCausalLM.from_pretrained(source)
-    args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu", model)
-    assert args.router_aux_loss_coef == 0.0  # a dense model has no router to balance
-    trainer = RolloutGRPOTrainer(
-        model=model,
-        reward_funcs=[varying_reward],
-        args=args,
-        train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer),
-        processing_class=tokenizer,
-        cpu_engine=grpo.cpu_engine_args(cfg, args, model, "cpu"),
-    )
+    trainer = grpo_trainer(cfg, run, run_dir, varying_reward)
+    assert trainer.args.router_aux_loss_coef == 0.0  # a dense model has no router to balance
     assert trainer.train().global_step == 2
-    return trainer, source
+    return trainer, run.latest_checkpoint()
 
 
 def test_synced_engine_matches_a_pretrained_dense_policy(trained_pretrained):
