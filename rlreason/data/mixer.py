@@ -145,10 +145,10 @@ def row_tools(row: dict) -> list[dict] | None:
     return json.loads(row["tools"]) if row.get("tools") else None
 
 
-def held_out_sets(cfg, seed: int) -> dict[str, list]:
-    """Each task's held-out examples (tasks whose test size is 0 are left out)."""
+def held_out_sets(cfg, seed: int, names=None) -> dict[str, list]:
+    """Each task's held-out examples, of every task or of ``names`` (tasks whose test size is 0 are left out)."""
     cfg = _plain(cfg)
-    sets = {name: task.held_out_examples(cfg, seed) for name, task in TASKS.items()}
+    sets = {name: task.held_out_examples(cfg, seed) for name, task in TASKS.items() if names is None or name in names}
     return {name: examples for name, examples in sets.items() if examples}
 
 

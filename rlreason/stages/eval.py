@@ -94,11 +94,11 @@ class RegressionError(RuntimeError):
 def load_suites(cfg) -> dict[str, list]:
     """Each task's examples, loaded once for all checkpoints: its public-format file when ``eval.<task>.data``
     is set, else its held-out split of ``data`` (tasks with neither are left out)."""
-    suites = held_out_sets(cfg.data, cfg.seed)
-    for name, task in TASKS.items():
+    with_files = {name for name in TASKS if cfg.eval[name].data}
+    suites = held_out_sets(cfg.data, cfg.seed, [name for name in TASKS if name not in with_files])
+    for name in with_files:
         files = cfg.eval[name]
-        if files.data:
-            suites[name] = limited(task.load_public(files.data, files.answers), files.limit)
+        suites[name] = limited(TASKS[name].load_public(files.data, files.answers), files.limit)
     return {name: suites[name] for name in TASKS if name in suites}
 
 

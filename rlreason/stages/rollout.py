@@ -68,8 +68,8 @@ def run(cfg, run) -> StageResult:
         )
         tokenizer = generator.tokenizer
     samples = []
-    for index, (row, prompt, completions) in enumerate(zip(rows, prompt_ids, completion_ids)):
-        text = render_prompt(tokenizer, row["prompt"], row_tools(row))
+    for index, (row, offered, prompt, completions) in enumerate(zip(rows, tools, prompt_ids, completion_ids)):
+        text = render_prompt(tokenizer, row["prompt"], offered)
         for ids in completions:
             samples.append({
                 "prompt_index": index, "row": row, "prompt_text": text,

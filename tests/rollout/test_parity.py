@@ -82,6 +82,16 @@ def grpo_trainer(cfg, run, run_dir, reward) -> RolloutGRPOTrainer:
     return trainer
 
 
+def greedy_reference(trainer):
+    """The trainer's engine and policy, the test prompts as token ids, and the policy's greedy tokens for them."""
+    policy = trainer.accelerator.unwrap_model(trainer.model)
+    prompt_ids = [
+        trainer.processing_class.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, return_dict=False)
+        for p in PROMPTS
+    ]
+    return trainer.vllm_generation, policy, prompt_ids, hf_greedy(policy, prompt_ids)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, initialized_run, varying_reward):
     """A trainer (policy and colocated CPU engine) after GRPO updates with vLLM rollouts."""
@@ -95,10 +105,7 @@ def trained(tmp_path_factory, initialized_run, varying_reward):
 
 def test_synced_engine_matches_the_trained_policy_token_for_token(trained):
     trainer, initial = trained
-    engine = trainer.vllm_generation
-    policy = trainer.accelerator.unwrap_model(trainer.model)
-    prompt_ids = [trainer.processing_class.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, return_dict=False) for p in PROMPTS]
-    reference = hf_greedy(policy, prompt_ids)
+    engine, policy, prompt_ids, reference = greedy_reference(trainer)
     total = sum(len(row) for row in reference)
 
     # The weights the engine started from (the initial checkpoint) sample something else: the updates mattered.
@@ -129,10 +136,7 @@ def trained_pretrained(tmp_path_factory, initialized_run, varying_reward):
 
 def test_synced_engine_matches_a_pretrained_dense_policy(trained_pretrained):
     trainer, initial = trained_pretrained
-    engine = trainer.vllm_generation
-    policy = trainer.accelerator.unwrap_model(trainer.model)
-    prompt_ids = [trainer.processing_class.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, return_dict=False) for p in PROMPTS]
-    reference = hf_greedy(policy, prompt_ids)
+    engine, policy, prompt_ids, reference = greedy_reference(trainer)
     load_into_vllm(engine.model_runner, checkpoint_format_weights(AutoModelForCausalLM.from_pretrained(initial)))
     assert vllm_greedy(engine.llm, prompt_ids) != reference  # the updates changed what the policy says
     engine.sync_weights()
