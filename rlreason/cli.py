@@ -4,7 +4,11 @@
 the baseline of the gates; ``rlreason eval score ...`` scores completions made elsewhere.
 
 Overrides are validated before anything runs: an unknown key, a bad value or a missing config group prints
-one line naming the key and what is allowed, and exits with code 2.
+one line naming the key and what is allowed, and exits with code 2. So does any other input a user can fix
+(a data file, a checkpoint, a reward spec, a run dir; ``rlreason.errors.UserError``), found by the
+pre-flight before the first stage or wherever it shows up; ``--verbose`` (or ``HYDRA_FULL_ERROR=1``) adds
+the traceback. A stop signal exits with 128 + its number (130 for Ctrl-C, 143 for SIGTERM), after the
+running stage saved what it can (``rlreason/interrupt.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from rlreason.config import register_schema  # noqa: E402
+from rlreason.errors import EXIT_USER_ERROR, UserError, one_line  # noqa: E402
+from rlreason.interrupt import Interrupted  # noqa: E402
+from rlreason.stages.contract import usable_dir  # noqa: E402
 from rlreason.validation import ConfigError, validate  # noqa: E402
 
 CONFIG_MODULE = "rlreason.conf"
@@ -54,10 +61,24 @@ def _main(cfg: DictConfig) -> None:
     OmegaConf.set_struct(cfg, True)
     try:
         run = run_pipeline(cfg)
-    except KeyboardInterrupt:
-        logger.warning("interrupted: re-run with run_dir=%s to resume", cfg.run_dir)
-        sys.exit(130)
+    except KeyboardInterrupt as stop:
+        logger.warning("%s; re-run with run_dir=%s to resume", stop or "interrupted", cfg.run_dir)
+        sys.exit(stop.exit_code if isinstance(stop, Interrupted) else 130)
+    except UserError as error:
+        user_error(error)
     print_summary(run)
+
+
+def verbose() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def user_error(error: UserError, prefix: str = "rlreason: error") -> None:
+    """Print ``error`` as one line on stderr and exit 2; with ``--verbose`` re-raise it, traceback and all."""
+    if verbose():
+        raise error
+    print(f"{prefix}: {one_line(error)}", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
 
 
 def renamed(args: list[str]) -> list[str]:
@@ -77,6 +98,9 @@ def renamed(args: list[str]) -> list[str]:
 
 def main() -> None:
     args = renamed(sys.argv[1:])
+    if "--verbose" in args:  # ours, not Hydra's: tracebacks for user errors (Hydra's own switch for its errors)
+        args.remove("--verbose")
+        os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv = [sys.argv[0], *args]
     if args[:2] == ["eval", "score"]:
         from rlreason.score import main as score_main
@@ -90,10 +114,14 @@ def main() -> None:
     # A sweep (-m seed=0,1,2) is validated by Hydra job by job; so are --help and --cfg requests.
     if not any(a.startswith("-") for a in args):
         try:
-            validate(CONFIG_MODULE, overrides)
+            cfg = validate(CONFIG_MODULE, overrides)
         except ConfigError as error:
-            print(f"rlreason: config error: {error}", file=sys.stderr)
-            sys.exit(2)
+            user_error(error, "rlreason: config error")
+        if any(a.startswith("run_dir=") for a in overrides):  # Hydra writes there before a stage could say why not
+            try:
+                usable_dir(cfg.run_dir)
+            except UserError as error:
+                user_error(error)
     _main()
 
 

@@ -16,6 +16,7 @@ from hydra.core.config_store import ConfigStore
 from rlreason.data.mixer import DataConfig
 from rlreason.models.loading import ModelConfig
 from rlreason.pipeline import PipelineConfig
+from rlreason.resume import ResumeConfig
 from rlreason.rewards import RewardConfig
 from rlreason.rollout.config import RolloutConfig
 from rlreason.stages.eval import EvalConfig
@@ -27,7 +28,8 @@ from rlreason.tracking import LoggerConfig
 @dataclass
 class RLReasonConfig:
     seed: int = 0  # every stage and every data split follows it
-    # Re-running with the same run_dir resumes: completed stages are skipped, GRPO continues from its checkpoint.
+    # Re-running with the same run_dir resumes: valid completed stages are skipped, an interrupted one continues
+    # from its checkpoint; a changed config is refused unless resume.on_change says otherwise.
     run_dir: str = "runs/${now:%Y-%m-%d_%H-%M-%S}"
     device: str = "auto"  # auto | cpu | cuda; precision follows it (fp32 on CPU, bf16 where the GPU has it)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
@@ -39,6 +41,7 @@ class RLReasonConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    resume: ResumeConfig = field(default_factory=ResumeConfig)  # what a re-run in the same run_dir reuses
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):

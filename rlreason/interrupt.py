@@ -1,7 +1,15 @@
-"""Ctrl-C during training: finish the current step, save a checkpoint, then stop, so a re-run resumes."""
+"""Stopping on request: Ctrl-C (SIGINT), SIGTERM (Slurm, Kubernetes, ``docker stop``) and SIGUSR1 (which Slurm
+sends ahead of a time limit with ``--signal=USR1@<seconds>``) all mean the same thing.
+
+During training the first signal finishes the current step, saves a checkpoint and stops, so a re-run resumes
+from that step; a second one stops at once. Outside training a signal stops the stage where it is. Either way
+the stage is recorded as ``interrupted`` in ``summary.json`` and the process exits with the conventional code
+(128 + the signal number: 130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 
@@ -9,32 +17,74 @@ from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1") if hasattr(signal, name))
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was asked to stop by ``signum``; a ``KeyboardInterrupt``, so code that cleans up on Ctrl-C
+    (vLLM's engine, the managed vLLM server, W&B) cleans up for every stop signal."""
+
+    def __init__(self, signum: int, message: str = ""):
+        super().__init__(message or f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def _raise(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Within the block every stop signal raises :class:`Interrupted`; the previous handlers come back after."""
+    previous = {signum: signal.signal(signum, _raise) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
 
 class SaveOnInterrupt(TrainerCallback):
-    """A trainer callback that turns the first SIGINT into "save and stop"; a second one stops at once.
+    """A trainer callback that turns the first stop signal into "save and stop"; a second one stops at once.
 
-    Use as a context manager around ``trainer.train()`` so the previous SIGINT handler is restored.
+    Use as a context manager around ``trainer.train()`` so the previous handlers are restored; after training,
+    :meth:`raise_if_requested` ends the stage when a signal asked for it.
     """
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
     def __enter__(self) -> "SaveOnInterrupt":
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        logger.warning("interrupt: saving a checkpoint after this step (Ctrl-C again to stop now)")
+            raise Interrupted(signum)
+        self.signum = signum
+        name = signal.Signals(signum).name
+        logger.warning("%s: saving a checkpoint after this step (send it again to stop now)", name)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.requested:
             control.should_save = True
             control.should_training_stop = True
         return control
+
+    def raise_if_requested(self, stage: str, step: int) -> None:
+        """End ``stage`` with :class:`Interrupted` if a signal stopped its training (at ``step``)."""
+        if self.requested:
+            raise Interrupted(self.signum, f"{stage} stopped by {signal.Signals(self.signum).name} at step {step}, checkpoint saved")

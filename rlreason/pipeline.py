@@ -1,8 +1,11 @@
 """Run the configured stages in a run dir, record each in ``summary.json``, resume on re-run.
 
-Running the same command again with the same ``run_dir`` skips stages already ``completed`` (their
-checkpoint must still exist) and lets an interrupted GRPO continue from its last checkpoint. The run dir and
-the summary's layout are the stage contract, ``rlreason/stages/contract.py``.
+Before the first stage: every stage module is imported (a broken install fails now, not after hours of
+training), the inputs are checked (``rlreason/preflight.py``), and :func:`rlreason.resume.plan` decides which
+stages a re-run reuses, continues or runs again (and refuses a changed config, listing the keys). A stop
+signal (Ctrl-C, SIGTERM, SIGUSR1) ends the running stage as ``interrupted``: training saves a checkpoint
+first, and a re-run continues from it (``rlreason/interrupt.py``). The run dir and the summary's layout are
+the stage contract, ``rlreason/stages/contract.py``.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from omegaconf import OmegaConf
-
+from rlreason.interrupt import stop_on_signals
+from rlreason.preflight import check_context, check_inputs
+from rlreason.resume import digest, fingerprints, plan, stage_config
+from rlreason.runtime import environment
 from rlreason.stages import STAGES
-from rlreason.stages.contract import Run, stage_labels
+from rlreason.stages.contract import Run, stage_labels, stage_name
 
 logger = logging.getLogger(__name__)
 
@@ -35,28 +40,59 @@ class PipelineConfig:
             raise ValueError("pipeline.stages: the first stage must be 'init' (it resolves the policy), or run [eval] alone")
 
 
+def _inputs(cfg, run) -> dict[str, str | None]:
+    """Fingerprints of every checkpoint a stage starting now could read: the run's and the user's."""
+    paths = [*run.checkpoints().values(), *([cfg.model.path] if cfg.model.path else []), *cfg.eval.checkpoints]
+    return fingerprints(dict.fromkeys(paths))
+
+
 def run_pipeline(cfg) -> Run:
     """Run ``cfg.pipeline.stages`` in ``cfg.run_dir``; returns the finished ``Run``."""
     run = Run(cfg.run_dir)
-    (run.dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    # Import every stage up front, so a broken install fails now rather than after hours of training.
     names = list(cfg.pipeline.stages)
     stages = {label: importlib.import_module(STAGES[name]) for label, name in zip(stage_labels(names), names)}
-    for name, stage in stages.items():
-        if run.is_done(name):
-            logger.info("stage %s: already completed in %s, skipping", name, run.dir)
-            continue
-        logger.info("stage %s: starting", name)
-        start = time.perf_counter()
-        run.current = name
-        try:
-            result = stage.run(cfg, run)
-        except KeyboardInterrupt:
-            run.record(name, "failed", time.perf_counter() - start, error="interrupted; re-run to resume")
-            raise
-        except Exception as error:
-            run.record(name, "failed", time.perf_counter() - start, error=f"{type(error).__name__}: {error}")
-            raise
-        run.record(name, "completed", time.perf_counter() - start, result)
-        logger.info("stage %s: completed in %.1f s", name, time.perf_counter() - start)
+    steps = plan(cfg, run, stages)
+    run.begin_attempt(cfg, environment())
+    to_run = [stage_name(label) for label, step in steps.items() if step.action != "skip"]
+    with stop_on_signals():
+        check_inputs(cfg, to_run)
+        for label, stage in stages.items():
+            _take(cfg, run, label, stage, steps[label])
+            if label == "init":  # the policy's tokenizer exists from here on: check the prompts fit its context
+                check_context(cfg, run.latest_checkpoint(), to_run)
     return run
+
+
+def _take(cfg, run, label: str, stage, step) -> None:
+    """Skip, run again or continue one stage, as the resume plan says."""
+    if step.action == "skip":
+        logger.info("stage %s: already completed in %s, skipping", label, run.dir)
+        if step.kept_changes:
+            run.summary["stages"][label]["kept_changes"] = step.kept_changes
+            run.save()
+            logger.warning("stage %s: kept despite config changes (resume.on_change=keep): %s", label, "; ".join(step.kept_changes))
+        return
+    if step.action == "run" and step.reason:
+        moved = run.supersede(label)
+        logger.warning("stage %s: running again: %s%s", label, step.reason, f" (old folder moved to {moved})" if moved else "")
+    elif step.action == "continue":
+        logger.info("stage %s: %s", label, step.reason)
+    _run_stage(cfg, run, label, stage, step)
+
+
+def _run_stage(cfg, run, label: str, stage, step) -> None:
+    logger.info("stage %s: starting", label)
+    start = time.perf_counter()
+    run.current = label
+    extra = {"kept_changes": step.kept_changes} if step.kept_changes else {}
+    run.start(label, digest(stage_config(cfg, stage.CONFIG_KEYS)), _inputs(cfg, run), **extra)
+    try:
+        result = stage.run(cfg, run)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGUSR1 as Interrupted
+        run.record(label, "interrupted", time.perf_counter() - start, error=str(stop) or "interrupted")
+        raise
+    except Exception as error:
+        run.record(label, "failed", time.perf_counter() - start, error=f"{type(error).__name__}: {error}")
+        raise
+    run.record(label, "completed", time.perf_counter() - start, result)
+    logger.info("stage %s: completed in %.1f s", label, time.perf_counter() - start)

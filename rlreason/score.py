@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -20,6 +21,7 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
+from rlreason.errors import EXIT_USER_ERROR, UserError
 from rlreason.tasks import TASKS
 from rlreason.tasks.common import read_jsonl
 from rlreason.validation import ConfigError, explain
@@ -43,7 +45,7 @@ def read_completions(path: str) -> list[str]:
     completions = []
     for line_no, row in read_jsonl(path):
         if not isinstance(row, dict) or not isinstance(row.get("completion"), str):
-            raise ValueError(f"{path}:{line_no}: expected an object with a string 'completion'")
+            raise UserError(f"{path}:{line_no}: expected an object with a string 'completion'")
         completions.append(row["completion"])
     return completions
 
@@ -53,7 +55,7 @@ def score(cfg: ScoreConfig) -> dict[str, float]:
     completions = read_completions(cfg.completions)
     examples = task.load_public(cfg.data, cfg.answers)
     if len(completions) != len(examples):
-        raise ValueError(
+        raise UserError(
             f"{cfg.completions}: {len(completions)} completions for {len(examples)} examples in {cfg.data}; "
             "write one completion per example, in dataset order"
         )
@@ -78,7 +80,9 @@ def main(args: list[str]) -> None:
         if missing:
             raise ConfigError(f"{', '.join(missing)}: required; e.g. rlreason eval score suite=reasoning data=FILE completions=FILE")
         metrics = score(OmegaConf.to_object(cfg))
-    except (ConfigError, ValueError, FileNotFoundError) as error:
+    except (ConfigError, ValueError, FileNotFoundError) as error:  # OmegaConf's errors are ValueErrors
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
         print(f"rlreason: eval score: {explain(error)}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
     print(json.dumps(metrics))

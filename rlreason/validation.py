@@ -10,8 +10,10 @@ from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from rlreason.errors import UserError, one_line
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A config problem, phrased as ``<key or override>: <what is wrong>; <what is allowed>``."""
 
 
@@ -19,10 +21,6 @@ def _chain(error: BaseException):
     while error is not None:
         yield error
         error = error.__cause__ or error.__context__
-
-
-def _one_line(text: str) -> str:
-    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
 def explain(error: BaseException) -> str:
@@ -34,7 +32,7 @@ def explain(error: BaseException) -> str:
             if missing and "/" in missing.group(1):
                 group, choice = missing.group(1).rsplit("/", 1)
                 return f"{group}={choice}: no such option in conf/{group}/; allowed: {', '.join(sorted(options))}"
-            return _one_line(cause)
+            return one_line(cause)
         if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
             message = str(cause).splitlines()[0]
             unknown_key = isinstance(cause, (ConfigKeyError, ConfigAttributeError)) or "not in" in message
@@ -43,8 +41,8 @@ def explain(error: BaseException) -> str:
                 return f"{cause.full_key}: unknown key; allowed keys here: {allowed}"
             return f"{cause.full_key}: {message}"
         if isinstance(cause, ValueError) and not isinstance(cause, OmegaConfBaseException) and ": " in str(cause):
-            return _one_line(cause)
-    return _one_line(error)
+            return one_line(cause)
+    return one_line(error)
 
 
 def validate(config_module: str, overrides: list[str]):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import random
 from dataclasses import dataclass, field
 from enum import Enum
@@ -24,6 +25,7 @@ from typing import Optional
 from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 
+from rlreason.errors import UserError
 from rlreason.models.chat import render_prompt
 from rlreason.models.tokenizer import render
 from rlreason.tasks import TASKS
@@ -31,6 +33,8 @@ from rlreason.tasks.common import load_file
 from rlreason.tasks.reasoning import ReasoningConfig
 from rlreason.tasks.safety import SafetyConfig
 from rlreason.tasks.tool_calling import ToolCallingConfig
+
+logger = logging.getLogger(__name__)
 
 PRIMARY = next(iter(TASKS))  # the task RL trains by default, and the one whose rows ``data.source`` chooses
 # A different seed stream from SFT's, so RL also sees prompts the cold start never showed.
@@ -60,6 +64,9 @@ class DataConfig:
     prompt_column: str = "prompt"
     answer_column: str = "answer"
     completion_column: str = "completion"
+    # GRPO prompts too long for the context (with grpo.max_completion_length to spare): false fails at
+    # start-up, naming the first; true drops them, logging how many.
+    drop_long_prompts: bool = False
     # One section per task of rlreason.tasks (sizes per stage, and the synthetic generators' settings).
     reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)
     tool_calling: ToolCallingConfig = field(default_factory=ToolCallingConfig)
@@ -69,7 +76,7 @@ class DataConfig:
         required = {DataSource.file: ("train_file", "test_file"), DataSource.hub: ("path",)}.get(self.source, ())
         for key in required:
             if getattr(self, key) is None:
-                raise ValueError(f"data.{key}: required by data={self.source.value}; set it as an override, e.g. data.{key}=...")
+                raise UserError(f"data.{key}: required by data={self.source.value}; set it as an override, e.g. data.{key}=...")
 
 
 def _plain(cfg) -> DataConfig:
@@ -103,7 +110,7 @@ def rollout_sft_dataset(path: str, cfg, seed: int) -> Dataset:
     cfg = _plain(cfg)
     kept = load_file(path, "the rollout stage's kept completions").to_list()
     if not kept:
-        raise ValueError(f"{path}: the rollout stage kept no completion; lower rollout.min_reward or use rollout.keep=all")
+        raise UserError(f"{path}: the rollout stage kept no completion; lower rollout.min_reward or use rollout.keep=all")
     rows = [{"prompt": r["prompt"], "completion": r["completion"], "tools": r["tools"]} for r in kept]
     return _mixed(rows + _skill_sft_rows(cfg, seed), len(rows), seed)
 
@@ -138,6 +145,26 @@ def grpo_dataset(cfg, seed: int, tokenizer=None) -> Dataset:
             raise ValueError("GRPO data with tool-calling rows needs the tokenizer to render their tools")
         rows = [{**row, "prompt": render_prompt(tokenizer, row["prompt"], row_tools(row))} for row in rows]
     return _mixed(rows, primary, seed)
+
+
+def prompt_lengths(rows, tokenizer) -> list[int]:
+    """Each GRPO row's prompt length in tokens, as the trainer renders it (chat template and tools, or text)."""
+    return [
+        len(render_prompt(tokenizer, row["prompt"], row_tools(row), tokenize=True)) if isinstance(row["prompt"], list)
+        else len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])
+        for row in rows
+    ]
+
+
+def without_long_prompts(dataset: Dataset, tokenizer, budget: int) -> Dataset:
+    """``dataset`` without the rows whose prompt is longer than ``budget`` tokens (``data.drop_long_prompts``)."""
+    lengths = prompt_lengths(dataset, tokenizer)
+    kept = [i for i, n in enumerate(lengths) if n <= budget]
+    if len(kept) < len(lengths):
+        logger.warning("GRPO: dropped %d of %d prompts longer than %d tokens (data.drop_long_prompts)", len(lengths) - len(kept), len(lengths), budget)
+    if not kept:
+        raise UserError(f"data.drop_long_prompts: every GRPO prompt is longer than {budget} tokens; nothing is left to train on")
+    return dataset.select(kept)
 
 
 def row_tools(row: dict) -> list[dict] | None:

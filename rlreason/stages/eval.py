@@ -28,6 +28,7 @@ from omegaconf import II
 
 from rlreason import tracking
 from rlreason.data.mixer import held_out_sets
+from rlreason.errors import MissingInput, UserError
 from rlreason.evals.gates import Gate, GatesConfig, evaluate_gate, markdown_report
 from rlreason.evals.judge import JudgeConfig
 from rlreason.rollout.config import RolloutEngine
@@ -36,6 +37,9 @@ from rlreason.runtime import resolve_device, seed_everything
 from rlreason.stages.contract import StageResult, stage_name
 from rlreason.tasks import TASKS
 from rlreason.tasks.common import limited
+
+# The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
+CONFIG_KEYS = ("seed", "data", "eval")
 
 
 @dataclass
@@ -107,7 +111,7 @@ def listed_checkpoints(paths: list[str]) -> dict[str, str]:
     labelled: dict[str, str] = {}
     for path in map(Path, paths):
         if not path.is_dir():
-            raise FileNotFoundError(f"eval.checkpoints: {path} is not a checkpoint folder")
+            raise MissingInput(f"eval.checkpoints: {path} is not a checkpoint folder")
         base = path.parent.name if path.name == "model" else path.name
         label, n = base, 1
         while label in labelled:
@@ -121,7 +125,7 @@ def baseline_label(cfg, labels: list[str]) -> str:
     """``eval.baseline``; the first of ``eval.checkpoints``; or the last checkpoint before the first RL stage."""
     if cfg.eval.baseline is not None:
         if cfg.eval.baseline not in labels:
-            raise ValueError(f"eval.baseline={cfg.eval.baseline}: no such checkpoint; allowed: {', '.join(labels)}")
+            raise UserError(f"eval.baseline={cfg.eval.baseline}: no such checkpoint; allowed: {', '.join(labels)}")
         return cfg.eval.baseline
     if cfg.eval.checkpoints:
         return labels[0]
@@ -136,7 +140,7 @@ def run(cfg, run) -> StageResult:
     out = run.stage_dir("eval")
     checkpoints = listed_checkpoints(cfg.eval.checkpoints) if cfg.eval.checkpoints else run.checkpoints()
     if not checkpoints:
-        raise ValueError("nothing to evaluate: run eval after a stage that makes a checkpoint, or set eval.checkpoints")
+        raise UserError("nothing to evaluate: run eval after a stage that makes a checkpoint, or set eval.checkpoints")
     per_example: dict[str, dict[str, dict[str, list[float]]]] = {}
     generator = build_generator(cfg.eval.engine, "eval.engine", device=device, seed=cfg.seed, rollout=cfg.rollout,
                                 batch_size=cfg.eval.batch_size)
@@ -164,8 +168,9 @@ def run(cfg, run) -> StageResult:
             rows = [list(asdict(g).values()) for g in gates]
             wandb_run.log({"gates": wandb.Table(columns=list(asdict(gates[0])), data=rows)})
 
+    plotted = {"greedy_accuracy": "greedy", "pass_at_1": "pass@1"}  # pass@1 only when eval.num_samples > 0
     accuracies = {
-        label: {"greedy": e["reasoning"]["greedy_accuracy"], "pass@1": e["reasoning"]["pass_at_1"]}
+        label: {name: e["reasoning"][key] for key, name in plotted.items() if key in e["reasoning"]}
         for label, e in run.summary["evals"].items()
         if label in checkpoints and "reasoning" in e
     }

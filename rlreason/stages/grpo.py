@@ -5,7 +5,8 @@ Features:
   GSPO through ``grpo.importance_sampling_level=sequence``; clipping ``epsilon``/``epsilon_high``; KL ``beta``.
 - Rewards from the registry (``reward.functions``), weighted; TRL logs each one and ``sampling/*`` metrics.
 - The MoE router load-balancing loss, weighted by ``grpo.router_aux_loss_coef`` (0 disables it).
-- Checkpoints every ``grpo.save_steps``; Ctrl-C saves one before stopping; a re-run resumes from the last.
+- Checkpoints every ``grpo.save_steps``; Ctrl-C, SIGTERM or SIGUSR1 saves one before stopping; a re-run resumes
+  from the last.
 - Rollouts from vLLM colocated with the trainer (``rollout=vllm_colocate``, the default where vLLM is
   installed), from a vLLM server the stage starts and stops (``rollout=vllm_server``), or from Hugging Face
   ``generate`` (``rollout=hf``). On CPU the engines are :mod:`rlreason.rollout.colocate` and
@@ -26,9 +27,10 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig
 
 from rlreason import tracking
-from rlreason.data.mixer import grpo_dataset
+from rlreason.data.mixer import grpo_dataset, without_long_prompts
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
+from rlreason.preflight import context_limit
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.engine import uses_vllm
@@ -38,6 +40,9 @@ from rlreason.runtime import precision_args, resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
 
 logger = logging.getLogger(__name__)
+
+# The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
+CONFIG_KEYS = ("seed", "data", "grpo", "reward", "rollout")
 
 
 class LossType(str, Enum):
@@ -83,6 +88,19 @@ class GRPOStageConfig:
     logging_steps: int = 10
     save_steps: int = 25
     save_total_limit: int = 2
+
+    def __post_init__(self) -> None:
+        at_least = {"max_steps": 1, "prompts_per_step": 1, "num_generations": 2, "max_completion_length": 1,
+                    "num_iterations": 1, "logging_steps": 1, "save_steps": 1, "warmup_steps": 0}
+        for key, low in at_least.items():
+            if getattr(self, key) < low:
+                why = " (GRPO compares each prompt's completions with each other)" if key == "num_generations" else ""
+                raise ValueError(f"grpo.{key}: got {getattr(self, key)}; must be >= {low}{why}")
+        for key in ("learning_rate", "beta", "epsilon", "temperature"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"grpo.{key}: got {getattr(self, key)}; must be >= 0")
+        if self.temperature == 0:
+            raise ValueError("grpo.temperature: got 0; GRPO samples completions, so it must be > 0")
 
 
 def importance_sampling_correction(cfg, device: str) -> bool:
@@ -166,6 +184,9 @@ def run(cfg, run) -> StageResult:
     rewards = build_rewards(cfg.reward)
     args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device, model)
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    train_dataset = grpo_dataset(cfg.data, cfg.seed, tokenizer)
+    if cfg.data.drop_long_prompts:
+        train_dataset = without_long_prompts(train_dataset, tokenizer, context_limit(cfg, source) - cfg.grpo.max_completion_length)
     server = contextlib.nullcontext()
     if args.use_vllm and args.vllm_mode == "server":
         dtype = str(model.dtype).removeprefix("torch.")
@@ -176,14 +197,13 @@ def run(cfg, run) -> StageResult:
             model=model,
             reward_funcs=[r.fn for r in rewards],
             args=args,
-            train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer),
+            train_dataset=train_dataset,
             processing_class=tokenizer,
             callbacks=[interrupt, MismatchWarning(cfg.rollout.max_logp_difference)],
             cpu_engine=cpu_engine_args(cfg, args, model, device, server_url, out),
         )
         result = trainer.train(resume_from_checkpoint=resume)
-    if interrupt.requested:
-        raise KeyboardInterrupt(f"GRPO interrupted at step {trainer.state.global_step}; re-run to resume")
+    interrupt.raise_if_requested("grpo", trainer.state.global_step)
     model_dir = out / "model"
     trainer.save_model(str(model_dir))
     tokenizer.save_pretrained(model_dir)

@@ -13,11 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlreason.data.mixer import tokenizer_corpus
+from rlreason.errors import MissingInput
 from rlreason.models.loading import dequantize_gguf, is_moe, load_policy, load_tokenizer
 from rlreason.models.tiny_moe import build_tiny_moe
 from rlreason.models.tokenizer import train_tokenizer
 from rlreason.runtime import seed_everything
 from rlreason.stages.contract import StageResult
+
+# The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
+CONFIG_KEYS = ("seed", "model", "data")  # data: the tiny tokenizer learns the tasks' text
 
 
 def run(cfg, run) -> StageResult:
@@ -25,10 +29,10 @@ def run(cfg, run) -> StageResult:
     if cfg.model.path:
         path = Path(cfg.model.path)
         if not path.exists():
-            raise FileNotFoundError(f"model.path={cfg.model.path}: no such checkpoint folder")
+            raise MissingInput(f"model.path={cfg.model.path}: no such checkpoint folder")
         if cfg.model.gguf_file:
             if not (path / cfg.model.gguf_file).is_file():
-                raise FileNotFoundError(f"model.gguf_file={cfg.model.gguf_file}: not in {path}")
+                raise MissingInput(f"model.gguf_file={cfg.model.gguf_file}: not in {path}")
             path = run.stage_dir("init") / "model"
             dequantize_gguf(cfg.model.path, cfg.model.gguf_file, path)
         load_tokenizer(str(path))

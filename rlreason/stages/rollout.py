@@ -29,6 +29,9 @@ from rlreason.rollout.generation import build_generator
 from rlreason.runtime import resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
 
+# The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
+CONFIG_KEYS = ("seed", "data", "rollout", "reward")
+
 
 def _total(scores: list[float | None], weights: list[float]) -> float:
     """Weighted sum over the rewards that apply (TRL's nansum)."""

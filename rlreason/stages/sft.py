@@ -5,6 +5,8 @@ Features:
   the assistant's reply only.
 - Precision from the device (fp32 on CPU, bf16 where the GPU supports it); seeded; W&B logging.
 - Starts from the latest checkpoint of the run (init's, or a previous stage's) and saves a HF folder.
+- Checkpoints every ``sft.save_steps`` (0: only when stopped); Ctrl-C, SIGTERM or SIGUSR1 saves one before
+  stopping, and a re-run resumes from the last.
 - After a ``rollout`` stage (``pipeline=r1_full``) it trains on the completions that stage kept plus the
   tool-calling and safety demonstrations (R1's rejection-sampling SFT), with ``sft.rejection_sampling``'s
   shorter, gentler schedule.
@@ -14,13 +16,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
+from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
 from rlreason.runtime import precision_args, resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
+
+# The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
+CONFIG_KEYS = ("seed", "data", "sft")
 
 
 @dataclass
@@ -43,7 +50,17 @@ class SFTStageConfig:
     warmup_steps: int = 50
     max_length: int = 256  # tool-calling conversations (tool signatures in a system turn) run to ~160 tokens
     logging_steps: int = 20
+    save_steps: int = 0  # 0: a checkpoint only when a stop signal arrives
+    save_total_limit: int = 2
     rejection_sampling: RejectionSFTConfig = field(default_factory=RejectionSFTConfig)
+
+    def __post_init__(self) -> None:
+        at_least = {"max_steps": 1, "batch_size": 1, "max_length": 2, "logging_steps": 1, "save_steps": 0, "warmup_steps": 0}
+        for key, low in at_least.items():
+            if getattr(self, key) < low:
+                raise ValueError(f"sft.{key}: got {getattr(self, key)}; must be >= {low}")
+        if self.learning_rate < 0:
+            raise ValueError(f"sft.learning_rate: got {self.learning_rate}; must be >= 0")
 
 
 def training_data(cfg, run):
@@ -74,18 +91,22 @@ def run(cfg, run) -> StageResult:
         warmup_steps=cfg.sft.warmup_steps,
         max_length=cfg.sft.max_length,
         logging_steps=cfg.sft.logging_steps,
-        save_strategy="no",
+        **({"save_strategy": "steps", "save_steps": cfg.sft.save_steps} if cfg.sft.save_steps else {"save_strategy": "no"}),
+        save_total_limit=cfg.sft.save_total_limit,
         report_to=tracking.report_to(cfg),
         seed=cfg.seed,
         data_seed=cfg.seed,
         dataloader_num_workers=0,
         **precision_args(device),
     )
-    with tracking.stage_run(cfg, run, "sft"):
+    checkpoints = out / "checkpoints"
+    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    with tracking.stage_run(cfg, run, "sft"), SaveOnInterrupt() as interrupt:
         trainer = SFTTrainer(
-            model=model, args=args, train_dataset=dataset, processing_class=tokenizer
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[interrupt]
         )
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=resume)
+    interrupt.raise_if_requested("sft", trainer.state.global_step)
     model_dir = out / "model"
     if is_moe(model):  # SFTTrainer switches router logits on for its aux loss; saved that way, generate crashes
         model.config.get_text_config().output_router_logits = False
@@ -94,5 +115,5 @@ def run(cfg, run) -> StageResult:
     tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "mean_token_accuracy"], "SFT")
     return StageResult(
         checkpoint=str(model_dir),
-        metrics={"train_loss": result.training_loss, "steps": result.global_step},
+        metrics={"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": resume},
     )

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rlreason.errors import MissingInput, UserError
+
 T = TypeVar("T")
 
 # --- the task record ---------------------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def draw(sample: Callable[[], tuple[T, str, str]], split: str, size: int, test_f
     while len(items) < size:
         attempts += 1
         if attempts > 200 * size + 10_000:
-            raise ValueError(f"{key}: only {len(items)} distinct {split} examples found for size={size}; {advice}")
+            raise UserError(f"{key}: only {len(items)} distinct {split} examples found for size={size}; {advice}")
         item, signature, identity = sample()
         if identity not in items and split_of(signature, test_fraction) == split:
             items[identity] = item
@@ -183,12 +185,16 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     """``(line number, object)`` for every non-blank line; a bad line is reported with its file and line.
 
     A file that is one JSON array (as some public sets ship) is read as its elements, numbered from 1."""
+    if Path(path).suffix in (".csv", ".parquet", ".tsv"):
+        raise UserError(f"{path}: a {Path(path).suffix} file where JSON lines are expected; convert it to .jsonl")
+    if not Path(path).is_file():
+        raise MissingInput(f"{path}: no such file")
     text = Path(path).read_text(encoding="utf-8")
     if text.lstrip().startswith("["):
         try:
             return list(enumerate(json.loads(text), 1))
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from error
+            raise UserError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from error
     rows = []
     for line_no, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -196,7 +202,7 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
         try:
             rows.append((line_no, json.loads(line)))
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{line_no}: invalid JSON ({error.msg})") from error
+            raise UserError(f"{path}:{line_no}: invalid JSON ({error.msg})") from error
     return rows
 
 
@@ -210,7 +216,24 @@ def require(row: dict, keys: tuple[str, ...], where: str) -> None:
     """Fail naming ``where`` (file:line) when ``row`` lacks any of ``keys``."""
     missing = [k for k in keys if k not in row]
     if missing:
-        raise ValueError(f"{where}: missing field(s) {missing}; found {sorted(row)}")
+        raise UserError(f"{where}: missing field(s) {missing}; found {sorted(row)}")
+
+
+def row_location(origin: str, index: int) -> str:
+    """Where row ``index`` of a dataset read from ``origin`` is: ``file:line`` for a .jsonl file, else the row."""
+    if str(origin).endswith(".jsonl") and Path(origin).is_file():
+        lines = [n for n, line in enumerate(Path(origin).read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
+        if index < len(lines):
+            return f"{origin}:{lines[index]}"
+    return f"{origin}: row {index + 1}"
+
+
+def require_values(dataset, columns: tuple[str, ...], origin: str) -> None:
+    """Fail at the first row of ``dataset`` whose ``columns`` are missing or empty, naming file and line."""
+    for column in columns:
+        for index, value in enumerate(dataset[column]):
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise UserError(f"{row_location(origin, index)}: no value for {column!r}; every row needs one")
 
 
 def limited(examples: list, limit: int) -> list:
@@ -218,17 +241,28 @@ def limited(examples: list, limit: int) -> list:
     return examples[:limit] if limit > 0 else examples
 
 
+LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
 def load_file(path: str | None, key: str):
-    """A local ``.jsonl`` / ``.json`` / ``.parquet`` file as a ``datasets.Dataset`` (``datasets.load_dataset``);
-    ``key`` is the config key or file role that named it, for the error."""
+    """A local ``.jsonl`` / ``.json`` / ``.parquet`` / ``.csv`` file as a ``datasets.Dataset``
+    (``datasets.load_dataset``); ``key`` is the config key or file role that named it, for the error."""
     from datasets import load_dataset
 
+    allowed = ", ".join(LOADERS)
     if path is None:
-        raise ValueError(f"{key}: not set; name a .jsonl, .json or .parquet file")
+        raise UserError(f"{key}: not set; name a {allowed} file")
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"{key}={path}: no such file")
-    builder = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}.get(file.suffix)
+        raise MissingInput(f"{key}={path}: no such file")
+    builder = LOADERS.get(file.suffix)
     if builder is None:
-        raise ValueError(f"{key}={path}: unsupported extension {file.suffix!r}; allowed: .jsonl, .json, .parquet")
-    return load_dataset(builder, data_files=str(file), split="train")
+        raise UserError(f"{key}={path}: unsupported extension {file.suffix!r}; allowed: {allowed}")
+    if builder != "parquet" and not file.read_text(encoding="utf-8", errors="replace").strip():
+        raise UserError(f"{key}={path}: the file is empty")
+    try:
+        return load_dataset(builder, data_files=str(file), split="train")
+    except Exception as error:  # datasets wraps parser errors without the line; find it ourselves
+        if builder == "json":
+            read_jsonl(file)  # raises naming file:line when a line is not JSON
+        raise UserError(f"{key}={path}: cannot be read as {file.suffix} ({type(error).__name__}: {error})") from error

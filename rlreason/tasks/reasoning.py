@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
+from rlreason.errors import UserError
 from rlreason.tasks.common import (
     SuiteResult,
     Task,
@@ -42,6 +43,7 @@ from rlreason.tasks.common import (
     load_file,
     read_jsonl,
     require,
+    require_values,
     task_reward,
     think_answer,
     user_turn,
@@ -83,13 +85,13 @@ class ReasoningConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.ops) - set(OPERATIONS))
         if unknown or not self.ops:
-            raise ValueError(f"data.reasoning.ops: unknown or empty {unknown or self.ops}; allowed: {sorted(OPERATIONS)}")
+            raise UserError(f"data.reasoning.ops: unknown or empty {unknown or self.ops}; allowed: {sorted(OPERATIONS)}")
         if not 1 <= self.min_steps <= self.max_steps:
-            raise ValueError("data.reasoning: need 1 <= min_steps <= max_steps")
+            raise UserError("data.reasoning: need 1 <= min_steps <= max_steps")
         if not 0 < self.test_fraction < 1:
-            raise ValueError("data.reasoning.test_fraction: must be between 0 and 1")
+            raise UserError("data.reasoning.test_fraction: must be between 0 and 1")
         if not 0 <= self.shortcut_rate <= 1:
-            raise ValueError("data.reasoning.shortcut_rate: must be between 0 and 1")
+            raise UserError("data.reasoning.shortcut_rate: must be between 0 and 1")
 
 
 @dataclass
@@ -186,10 +188,11 @@ def _user_split(data_cfg, split: str):
         dataset, origin = load_dataset(data_cfg.path, split=name), f"{data_cfg.path}[{name}]"
     missing = [c for c in (data_cfg.prompt_column, data_cfg.answer_column) if c not in dataset.column_names]
     if missing:
-        raise ValueError(
+        raise UserError(
             f"{origin}: missing column(s) {missing}; found {dataset.column_names} "
             "(set data.prompt_column / data.answer_column)"
         )
+    require_values(dataset, (data_cfg.prompt_column, data_cfg.answer_column), origin)
     return dataset
 
 
@@ -228,7 +231,8 @@ def sft_rows(data_cfg, seed: int) -> list[dict]:
         ]
     dataset = _first(_user_split(data_cfg, "train"), cfg.sft_size)
     if data_cfg.completion_column not in dataset.column_names:
-        raise ValueError(f"SFT needs a {data_cfg.completion_column!r} column (data.completion_column)")
+        raise UserError(f"SFT needs a {data_cfg.completion_column!r} column (data.completion_column)")
+    require_values(dataset, (data_cfg.completion_column,), data_cfg.train_file or data_cfg.path)
     return [
         {"prompt": user_turn(prompt), "completion": assistant_turn(completion), "tools": None}
         for prompt, completion in zip(dataset[data_cfg.prompt_column], dataset[data_cfg.completion_column])
@@ -324,11 +328,12 @@ def score(completions: list, examples: list[ReasoningExample]) -> SuiteResult:
 
 
 def evaluate(generator, examples: list[ReasoningExample], cfg, seed: int) -> SuiteResult:
-    """Greedy accuracy and format rate, and over ``eval.num_samples`` samples pass@1, pass@k and maj@k."""
+    """Greedy accuracy and format rate, and over ``eval.num_samples`` samples pass@1, pass@k and maj@k (left
+    out with ``num_samples=0``)."""
     prompts = [e.prompt for e in examples]
     greedy = [c[0] for c in generator.generate(prompts, max_new_tokens=cfg.max_new_tokens, desc="reasoning greedy")]
     result = score(greedy, examples)
-    sampled = dict.fromkeys(("pass_at_1", "pass_at_k", "maj_at_k"), float("nan"))
+    sampled = {}
     if cfg.num_samples > 0:
         samples = generator.generate(
             prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, num_samples=cfg.num_samples,
@@ -355,16 +360,16 @@ def load_public(path: str, answers: str | None = None) -> list[ReasoningExample]
     for line_no, record in read_jsonl(path):
         where = f"{path}:{line_no}"
         if not isinstance(record, dict):
-            raise ValueError(f"{where}: expected a JSON object")
+            raise UserError(f"{where}: expected a JSON object")
         question = next((record[k] for k in ("problem", "question", "prompt") if k in record), None)
         if question is None:
-            raise ValueError(f"{where}: no question; expected a 'problem', 'question' or 'prompt' field, found {sorted(record)}")
+            raise UserError(f"{where}: no question; expected a 'problem', 'question' or 'prompt' field, found {sorted(record)}")
         require(record, ("answer",), where)
         answer = record["answer"]
         if isinstance(answer, str) and "####" in answer:  # GSM8K: the gold number follows '####'
             answer = answer.rsplit("####", 1)[1].strip().replace(",", "")
         elif "question" in record and "problem" not in record and isinstance(answer, str) and len(answer.split()) > 3:
-            raise ValueError(f"{where}: GSM8K-style answer has no '#### <number>' line")
+            raise UserError(f"{where}: GSM8K-style answer has no '#### <number>' line")
         examples.append(ReasoningExample(user_turn(question), gold_answer(answer)))
     return examples
 

@@ -26,6 +26,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from rlreason.errors import UserError
 from rlreason.evals.judge import build_judge
 from rlreason.tasks.common import (
     SuiteResult,
@@ -118,7 +119,7 @@ def generate(split: str, size: int, seed: int, test_fraction: float = 0.25) -> l
     """
     pool = [r for r in _requests() if split_of(r[0], test_fraction) == split]
     if not pool:
-        raise ValueError(f"data.safety: no {split} requests; raise or lower the test fraction")
+        raise UserError(f"data.safety: no {split} requests; raise or lower the test fraction")
     rng = random.Random(f"{seed}-safety-{split}")
     rows = [rng.choice(pool) for _ in range(size)] if split == "train" else rng.sample(pool, min(size, len(pool)))
     return [SafetyConversation(SafetyExample(user_turn(request), harmful), target) for _, request, harmful, target in rows]
@@ -273,17 +274,17 @@ def load_public(path: str, answers: str | None = None) -> list[SafetyExample]:
             require(record, ("label",), where)
             label = record["label"].strip().lower()
             if label not in ("safe", "unsafe"):
-                raise ValueError(f"{where}: label {record['label']!r}; allowed: safe, unsafe")
+                raise UserError(f"{where}: label {record['label']!r}; allowed: safe, unsafe")
             examples.append(SafetyExample(user_turn(record["prompt"]), label == "unsafe", record.get("type", "")))
         else:
-            raise ValueError(
+            raise UserError(
                 f"{path}: unknown safety csv, columns {sorted(header)}; expected XSTest (prompt,type,label), AdvBench "
                 "(goal), StrongREJECT (forbidden_prompt) or HarmBench behaviours (Behavior,FunctionalCategory)"
             )
     if skipped:
         logger.info("%s: skipped %d HarmBench behaviours that are not FunctionalCategory=standard", path, skipped)
     if not examples:
-        raise ValueError(f"{path}: no request to evaluate")
+        raise UserError(f"{path}: no request to evaluate")
     return examples
 
 

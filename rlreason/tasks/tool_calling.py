@@ -28,6 +28,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from rlreason.errors import UserError
 from rlreason.tasks.common import (
     SuiteResult,
     Task,
@@ -385,7 +386,7 @@ def load_public(questions: str, answers: str | None = None) -> list[ToolCallingE
         require(record, ("id", "question", "function"), where)
         category = bfcl_category(record["id"])
         if category != "irrelevance" and record["id"] not in truth:
-            raise ValueError(f"{where}: no ground truth for id {record['id']!r} in {answers} (the possible-answer file, 'answers=')")
+            raise UserError(f"{where}: no ground truth for id {record['id']!r} in {answers} (the possible-answer file, 'answers=')")
         question = record["question"]
         # BFCL v3 nests turns: [[{role, content}, ...]]; the first turn is the question.
         messages = question[0] if question and isinstance(question[0], list) else question

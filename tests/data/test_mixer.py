@@ -75,9 +75,9 @@ def test_missing_columns_and_files_are_named(tmp_path):
         grpo_dataset(cfg, seed=0)
     with pytest.raises(FileNotFoundError, match="data.train_file=.*nope.jsonl: no such file"):
         grpo_dataset(_reasoning_only(source=DataSource.file, train_file=str(tmp_path / "nope.jsonl")), seed=0)
-    with pytest.raises(ValueError, match="unsupported extension '.csv'"):
-        (tmp_path / "x.csv").write_text("a\n")
-        load_file(str(tmp_path / "x.csv"), "data.train_file")
+    with pytest.raises(ValueError, match="unsupported extension '.txt'; allowed: .jsonl, .json, .parquet, .csv"):
+        (tmp_path / "x.txt").write_text("a\n")
+        load_file(str(tmp_path / "x.txt"), "data.train_file")
     with pytest.raises(ValueError, match="data.train_file: required by data=file"):
         DataConfig(source=DataSource.file, test_file="x.jsonl")
 

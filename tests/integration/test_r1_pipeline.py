@@ -68,11 +68,14 @@ def completed_run(tmp_path_factory):
 def test_summary_follows_the_contract(completed_run):
     run_dir, output = completed_run
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert set(summary) == {"stages", "evals", "gates"}
+    assert set(summary) == {"stages", "evals", "gates", "attempts"}
     assert list(summary["stages"]) == ["init", "sft", "grpo", "eval"]
     for name, entry in summary["stages"].items():
-        assert set(entry) == {"status", "seconds", "checkpoint", "metrics"}
-        assert entry["status"] == "completed" and entry["seconds"] > 0
+        assert set(entry) == {"status", "seconds", "checkpoint", "metrics", "attempt", "config_digest", "inputs"}
+        assert entry["status"] == "completed" and entry["seconds"] > 0 and entry["attempt"] == 1
+    assert list(summary["stages"]["grpo"]["inputs"]) == [str(run_dir / "init" / "model"), str(run_dir / "sft" / "model")]
+    (attempt,) = summary["attempts"]
+    assert (run_dir / attempt["config"]).is_file() and attempt["environment"]["packages"]["trl"]
     assert summary["stages"]["eval"]["checkpoint"] is None
     assert set(summary["evals"]) == {"init", "sft", "grpo"}
     for scores in summary["evals"].values():
@@ -129,7 +132,8 @@ def test_rerunning_a_completed_run_skips_every_stage(completed_run):
     assert json.loads((run_dir / "summary.json").read_text())["stages"] == before["stages"]
 
 
-def test_interrupted_grpo_resumes_from_its_checkpoint(tmp_path):
+def test_grpo_stopped_by_sigterm_resumes_from_its_checkpoint(tmp_path):
+    """What Slurm, Kubernetes and ``docker stop`` send: the step finishes, a checkpoint is saved, exit 143."""
     overrides = ("grpo.max_steps=60", "logger=none")
     process = rlreason(tmp_path, *overrides)
     checkpoint = tmp_path / "grpo" / "checkpoints" / "checkpoint-2"
@@ -137,12 +141,12 @@ def test_interrupted_grpo_resumes_from_its_checkpoint(tmp_path):
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.5)
     assert checkpoint.exists(), finish(process)[-4000:]
-    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    process.send_signal(signal.SIGTERM)
     output = finish(process)
-    assert process.returncode == 130, output[-4000:]
-    assert "re-run with run_dir=" in output
+    assert process.returncode == 143, output[-4000:]
+    assert "grpo stopped by SIGTERM at step" in output and "re-run with run_dir=" in output
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["stages"]["grpo"]["status"] == "failed"
+    assert summary["stages"]["grpo"]["status"] == "interrupted"
     sft_seconds = summary["stages"]["sft"]["seconds"]
     saved = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "grpo" / "checkpoints").glob("checkpoint-*"))
     assert saved and saved[-1] < 60
@@ -155,6 +159,7 @@ def test_interrupted_grpo_resumes_from_its_checkpoint(tmp_path):
     assert grpo["status"] == "completed" and grpo["metrics"]["steps"] == 60
     assert grpo["metrics"]["resumed_from"].endswith(f"checkpoint-{saved[-1]}")
     assert summary["stages"]["sft"]["seconds"] == sft_seconds  # not trained again
+    assert [a["number"] for a in summary["attempts"]] == [1, 2] and grpo["attempt"] == 2
 
 
 def test_same_seed_same_weights(completed_run, tmp_path):
