@@ -66,6 +66,24 @@ def load_policy(path: str):
     return model
 
 
+class ResumeConvertedWeights:
+    """A ``Trainer`` mixin: resuming from a trainer checkpoint loads the weights the way ``from_pretrained`` does.
+
+    ``Trainer`` resumes with ``model.load_state_dict(<checkpoint file>, strict=False)``. transformers 5 saves an
+    MoE's experts one tensor per expert (the Hub format) but holds them fused in memory, so those keys match
+    nothing and the experts silently keep the weights the stage started from: every step trained before the stop
+    is lost for them (transformers#48805). ``from_pretrained`` converts the checkpoint; its weights are then
+    copied in, strictly. DeepSpeed and FSDP resume through their own loaders and do not reach this method.
+    """
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        from transformers import AutoModelForCausalLM
+
+        model = model if model is not None else self.model
+        trained = AutoModelForCausalLM.from_pretrained(resume_from_checkpoint, dtype=model.dtype)
+        model.load_state_dict(trained.state_dict(), strict=True)
+
+
 def dequantize_gguf(folder: str, gguf_file: str, out) -> None:
     """Save the model and tokenizer of ``folder/gguf_file`` as a Hugging Face folder ``out`` in fp32.
 

@@ -22,7 +22,7 @@ from trl import SFTConfig, SFTTrainer
 from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
 from rlreason.interrupt import SaveOnInterrupt
-from rlreason.models.loading import is_moe, load_policy, load_tokenizer
+from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
 from rlreason.runtime import precision_args, resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
 
@@ -61,6 +61,10 @@ class SFTStageConfig:
                 raise ValueError(f"sft.{key}: got {getattr(self, key)}; must be >= {low}")
         if self.learning_rate < 0:
             raise ValueError(f"sft.learning_rate: got {self.learning_rate}; must be >= 0")
+
+
+class SFTStageTrainer(ResumeConvertedWeights, SFTTrainer):
+    """TRL's ``SFTTrainer``, resuming an MoE with its trained experts (``ResumeConvertedWeights``)."""
 
 
 def training_data(cfg, run):
@@ -102,7 +106,7 @@ def run(cfg, run) -> StageResult:
     checkpoints = out / "checkpoints"
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     with tracking.stage_run(cfg, run, "sft"), SaveOnInterrupt() as interrupt:
-        trainer = SFTTrainer(
+        trainer = SFTStageTrainer(
             model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[interrupt]
         )
         result = trainer.train(resume_from_checkpoint=resume)
