@@ -30,7 +30,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from rlreason.config import register_schema  # noqa: E402
-from rlreason.errors import EXIT_USER_ERROR, UserError, one_line  # noqa: E402
+from rlreason.errors import EXIT_USER_ERROR, UserError, one_line, show_tracebacks  # noqa: E402
 from rlreason.interrupt import Interrupted  # noqa: E402
 from rlreason.stages.contract import usable_dir  # noqa: E402
 from rlreason.validation import ConfigError, validate  # noqa: E402
@@ -69,13 +69,9 @@ def _main(cfg: DictConfig) -> None:
     print_summary(run)
 
 
-def verbose() -> bool:
-    return os.environ.get("HYDRA_FULL_ERROR") == "1"
-
-
 def user_error(error: UserError, prefix: str = "rlreason: error") -> None:
     """Print ``error`` as one line on stderr and exit 2; with ``--verbose`` re-raise it, traceback and all."""
-    if verbose():
+    if show_tracebacks():
         raise error
     print(f"{prefix}: {one_line(error)}", file=sys.stderr)
     sys.exit(EXIT_USER_ERROR)

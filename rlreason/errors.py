@@ -8,6 +8,8 @@ traceback.
 
 from __future__ import annotations
 
+import os
+
 EXIT_USER_ERROR = 2
 
 
@@ -22,3 +24,8 @@ class MissingInput(UserError, FileNotFoundError):
 def one_line(error: BaseException) -> str:
     """The error's message on one line (multi-line messages joined with ``; ``)."""
     return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+
+
+def show_tracebacks() -> bool:
+    """Whether user errors keep their traceback: ``--verbose`` (which sets it) or ``HYDRA_FULL_ERROR=1``."""
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -21,7 +20,7 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from rlreason.errors import EXIT_USER_ERROR, UserError
+from rlreason.errors import EXIT_USER_ERROR, UserError, show_tracebacks
 from rlreason.tasks import TASKS
 from rlreason.tasks.common import read_jsonl
 from rlreason.validation import ConfigError, explain
@@ -81,7 +80,7 @@ def main(args: list[str]) -> None:
             raise ConfigError(f"{', '.join(missing)}: required; e.g. rlreason eval score suite=reasoning data=FILE completions=FILE")
         metrics = score(OmegaConf.to_object(cfg))
     except (ConfigError, ValueError, FileNotFoundError) as error:  # OmegaConf's errors are ValueErrors
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if show_tracebacks():
             raise
         print(f"rlreason: eval score: {explain(error)}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)

@@ -9,8 +9,7 @@ listed in ``non_finite`` with its value)::
                             "attempt": n, "config_digest": str, "inputs": {path: fingerprint}}},
      "evals": {"<checkpoint_label>": {"<task>": {...}, ...}},
      "gates": [...],
-     "attempts": [{"number": n, "started": iso time, "config": "attempts/<n>.yaml",
-                   "environment": {...}, "reran": {...}}],
+     "attempts": [{"number": n, "started": iso time, "config": "attempts/<n>.yaml", "environment": {...}}],
      "non_finite": {"<dotted key>": "nan|inf|-inf"}}
 
 Every attempt (each run of the command) keeps its resolved config in ``attempts/<n>.yaml``; ``config.yaml``

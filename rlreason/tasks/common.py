@@ -241,6 +241,12 @@ def limited(examples: list, limit: int) -> list:
     return examples[:limit] if limit > 0 else examples
 
 
+def _has_content(file: Path) -> bool:
+    """Whether a text file has a non-blank line (reading up to the first one, not the whole file)."""
+    with open(file, encoding="utf-8", errors="replace") as handle:
+        return any(line.strip() for line in handle)
+
+
 LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
@@ -258,7 +264,7 @@ def load_file(path: str | None, key: str):
     builder = LOADERS.get(file.suffix)
     if builder is None:
         raise UserError(f"{key}={path}: unsupported extension {file.suffix!r}; allowed: {allowed}")
-    if builder != "parquet" and not file.read_text(encoding="utf-8", errors="replace").strip():
+    if builder != "parquet" and not _has_content(file):
         raise UserError(f"{key}={path}: the file is empty")
     try:
         return load_dataset(builder, data_files=str(file), split="train")
