@@ -2,6 +2,8 @@
 
 The product's reply format is written and checked here only: a reasoning trace, then the answer,
 ``<think>…</think><answer>…</answer>`` (:func:`think_answer`, :func:`is_think_answer`, :func:`extract_answer`).
+Checkers read a reply's answer with :func:`final_answer`, which also understands a pretrained model's own
+format: its native ``<think>`` block followed by a plain-text answer, or a plain answer with no tags at all.
 Tool calls are the tool-calling task's own format (``rlreason/tasks/tool_calling.py``).
 """
 
@@ -119,6 +121,24 @@ def extract_answer(text: str) -> str | None:
     """The content of the last ``<answer>`` tag, or ``None`` when there is none."""
     found = ANSWER.findall(text)
     return found[-1].strip() if found else None
+
+
+def final_answer(text: str) -> str | None:
+    """What a reply answers, in the product's format or a model's own.
+
+    The last ``<answer>`` tag's content; else what follows the last ``</think>`` (models with native reasoning
+    tags, such as Qwen3 and the R1 distills, answer in plain text after it; templates that open the block in
+    the generation prompt leave only the closing tag in the reply); else the whole reply when it has no
+    reasoning tags at all. ``None`` when nothing is left: an empty answer, or a reply cut off while thinking.
+    """
+    tagged = extract_answer(text)
+    if tagged is not None:
+        return tagged or None
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    elif "<think>" in text:
+        return None
+    return text.strip() or None
 
 
 # --- rewards -----------------------------------------------------------------------------------------------

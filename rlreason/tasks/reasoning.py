@@ -12,8 +12,10 @@ Data:
   wording, so the same computation can never sit in both train and test.
 - the user's own (``data=file`` / ``data=hub``): ``prompt`` and ``answer`` columns (``completion`` for SFT).
 
-Checker: the ``<answer>`` equals the gold answer as math-verify sees it (``0.5``, ``1/2`` and ``\\frac{1}{2}``
-match). Rewards: ``accuracy``. Evaluation: greedy accuracy, format rate, and over ``eval.num_samples``
+Checker: the reply's answer equals the gold answer as math-verify sees it (``0.5``, ``1/2`` and ``\\frac{1}{2}``
+match). The answer is the ``<answer>`` tag's content, or, in a pretrained model's own format, the text after
+its ``</think>`` or its whole reply (``common.final_answer``), from which math-verify takes a ``\\boxed{}``
+answer or the last number. Rewards: ``accuracy``. Evaluation: greedy accuracy, format rate, and over ``eval.num_samples``
 samples pass@1 (mean accuracy), pass@k and maj@k.
 
 Public formats (``load_public``), told apart by their fields: GSM8K jsonl (``question``, ``answer`` ending in
@@ -38,7 +40,7 @@ from rlreason.tasks.common import (
     assistant_turn,
     completion_text,
     draw,
-    extract_answer,
+    final_answer,
     is_think_answer,
     load_file,
     read_jsonl,
@@ -279,7 +281,7 @@ def is_correct(prediction: str | None, gold: str) -> bool:
 
 
 def check(completion, example: ReasoningExample) -> bool:
-    return is_correct(extract_answer(completion_text(completion)), example.answer)
+    return is_correct(final_answer(completion_text(completion)), example.answer)
 
 
 def gold_completion(example: ReasoningExample) -> str:
@@ -288,8 +290,9 @@ def gold_completion(example: ReasoningExample) -> str:
 
 @task_reward(NAME, ("answer",))
 def accuracy(completion, answer) -> float | None:
-    """1.0 when the ``<answer>`` of a completion equals the gold ``answer`` column, else 0.0 (None without one)."""
-    return None if answer is None else float(is_correct(extract_answer(completion_text(completion)), str(answer)))
+    """1.0 when a completion's answer (``final_answer``) equals the gold ``answer`` column, else 0.0 (None without
+    one)."""
+    return None if answer is None else float(is_correct(final_answer(completion_text(completion)), str(answer)))
 
 
 # --- evaluation --------------------------------------------------------------------------------------------
@@ -297,7 +300,7 @@ def accuracy(completion, answer) -> float | None:
 
 def majority_answer(completions: list) -> str | None:
     """The most frequent ``<answer>`` among a problem's samples (the first seen wins a tie); None if none."""
-    found = [extract_answer(completion_text(c)) for c in completions]
+    found = [final_answer(completion_text(c)) for c in completions]
     votes = Counter(a for a in found if a)
     return max(votes, key=lambda a: (votes[a], -found.index(a))) if votes else None
 
@@ -315,12 +318,15 @@ def sampled_metrics(samples: list[list[str]], examples: list[ReasoningExample]) 
 
 
 def score(completions: list, examples: list[ReasoningExample]) -> SuiteResult:
-    """Accuracy and format rate of one completion per example."""
+    """Accuracy, format rate and answered rate of one completion per example."""
     correct = [float(check(c, e)) for c, e in zip(completions, examples, strict=True)]
     formatted = [is_think_answer(completion_text(c)) for c in completions]
+    answered = [final_answer(completion_text(c)) is not None for c in completions]
     metrics = {
         "accuracy": sum(correct) / max(len(correct), 1),
         "format_rate": sum(formatted) / max(len(formatted), 1),
+        # replies with an answer in any format checked (a pretrained model's own, before SFT teaches the tags)
+        "answered_rate": sum(answered) / max(len(answered), 1),
         "num_examples": len(examples),
     }
     records = [{"answer": e.answer, "completion": c, "correct": bool(k)} for c, e, k in zip(completions, examples, correct)]
@@ -345,6 +351,7 @@ def evaluate(generator, examples: list[ReasoningExample], cfg, seed: int) -> Sui
         "greedy_accuracy": result.metrics["accuracy"],
         **sampled,
         "format_rate": result.metrics["format_rate"],
+        "answered_rate": result.metrics["answered_rate"],
         "num_problems": len(examples),
         "num_samples": cfg.num_samples,
     }

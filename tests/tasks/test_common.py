@@ -1,7 +1,16 @@
 import pytest
 
 from rlreason.tasks import think_answer_format
-from rlreason.tasks.common import draw, extract_answer, is_think_answer, read_jsonl, split_of, task_reward, think_answer
+from rlreason.tasks.common import (
+    draw,
+    extract_answer,
+    final_answer,
+    is_think_answer,
+    read_jsonl,
+    split_of,
+    task_reward,
+    think_answer,
+)
 
 
 @pytest.mark.parametrize(
@@ -31,6 +40,23 @@ def test_format_reward_leaves_tool_call_rows_to_the_tool_calling_reward():
 def test_written_format_is_read_back():
     assert extract_answer(think_answer("steps", 12)) == "12" and is_think_answer(think_answer("steps", 12))
     assert extract_answer("no tags") is None
+
+
+@pytest.mark.parametrize(
+    "reply, answer",
+    [
+        ("<think>7+5=12</think><answer>12</answer>", "12"),  # the product's format
+        ("<think>\n7+5=12\n</think>\n\nThe answer is $\\boxed{12}$.", "The answer is $\\boxed{12}$."),  # native tags
+        ("7+5=12, so 12.\n</think>\n\n12", "12"),  # the template opened the think block in the generation prompt
+        ("She has 12 pens.", "She has 12 pens."),  # no tags at all
+        ("<think>still thinking when the tokens ran out", None),
+        ("<think>a</think><answer> </answer>", None),
+        ("<think>a</think>\n", None),
+        ("", None),
+    ],
+)
+def test_final_answer_reads_the_products_format_and_a_models_own(reply, answer):
+    assert final_answer(reply) == answer
 
 
 def test_task_reward_scores_its_rows_only_and_all_rows_without_a_task_column():

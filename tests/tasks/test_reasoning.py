@@ -119,3 +119,21 @@ def test_public_file_errors_name_file_and_line(tmp_path):
     bad.write_text('{"text": "q", "answer": 1}\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:1: no question; expected a 'problem', 'question' or 'prompt'"):
         load_public(str(bad))
+
+
+@pytest.mark.parametrize(
+    "reply, correct",
+    [
+        ("<think>\n7+5=12, 12-3=9\n</think>\n\nThe answer is $\\boxed{9}$.", True),
+        ("7+5=12 and 12-3=9.\n</think>\n\nSo Mia has 9 pens now.", True),
+        ("Mia has 12 pens, then gives away 3, so she has 9 pens.", True),
+        ("<think>\n7+5=12, so 12 pens.\n</think>\n\n12", False),
+        ("<think>7+5=12 12-3=9 and the answer is 9", False),  # cut off inside the reasoning: no answer yet
+    ],
+)
+def test_answers_in_a_pretrained_models_own_format_are_checked(reply, correct):
+    example = ReasoningExample([], "9")
+    assert accuracy(prompts=None, completions=[reply], answer=["9"]) == [float(correct)]
+    metrics = score([reply], [example]).metrics
+    assert metrics["accuracy"] == float(correct) and metrics["format_rate"] == 0.0
+    assert metrics["answered_rate"] == float("cut off" not in reply and "and the answer is 9" not in reply)
