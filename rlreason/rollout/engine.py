@@ -9,13 +9,30 @@ import os
 logger = logging.getLogger(__name__)
 
 
-def uses_vllm(engine, setting: str) -> bool:
-    """``engine`` (a :class:`~rlreason.rollout.config.RolloutEngine`) is vLLM and vLLM is installed; otherwise False,
-    with a warning naming ``setting`` when vLLM was asked for but is missing (the caller falls back to HF)."""
+def cpu_unsupported(config) -> str | None:
+    """Why vLLM's CPU build cannot run a model of this (transformers) ``config``, or None when it can.
+
+    Multi-head latent attention (DeepSeek-V2/V3: ``kv_lora_rank`` set) has CPU kernels for bf16/fp16 weights
+    only, and rlreason keeps the policy's fp32 so the synced engine samples what the trainer scores."""
+    text = config.get_text_config()
+    dtype = str(getattr(text, "dtype", None) or getattr(config, "dtype", None) or "float32").removeprefix("torch.")
+    if getattr(text, "kv_lora_rank", None) and dtype == "float32":
+        return f"{type(config).__name__}'s multi-head latent attention runs in bf16/fp16 only on vLLM's CPU build, and the checkpoint is float32"
+    return None
+
+
+def uses_vllm(engine, setting: str, *, device: str | None = None, config=None) -> bool:
+    """``engine`` (a :class:`~rlreason.rollout.config.RolloutEngine`) is vLLM, vLLM is installed and, on CPU, runs
+    the model of ``config``; otherwise False, with a warning naming ``setting`` when vLLM was asked for (the
+    caller falls back to Hugging Face generate)."""
     if engine.value != "vllm":
         return False
     if importlib.util.find_spec("vllm") is None:
         logger.warning("%s=vllm but vLLM is not installed; falling back to Hugging Face generate", setting)
+        return False
+    reason = cpu_unsupported(config) if device == "cpu" and config is not None else None
+    if reason:
+        logger.warning("%s=vllm: %s; falling back to Hugging Face generate (%s=hf silences this)", setting, reason, setting)
         return False
     return True
 

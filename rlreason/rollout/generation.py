@@ -156,9 +156,10 @@ class VLLMGenerator(Generator):
             gc.collect()
 
 
-def build_generator(engine, setting: str, *, device: str, seed: int, rollout, batch_size: int) -> Generator:
-    """A generator for ``engine`` (the value of config key ``setting``): vLLM where installed (settings of
-    ``conf/rollout``), else Hugging Face generate, ``batch_size`` prompts at a time."""
-    if uses_vllm(engine, setting):
+def build_generator(engine, setting: str, *, device: str, seed: int, rollout, batch_size: int, checkpoint: str) -> Generator:
+    """A generator for ``engine`` (the value of config key ``setting``): vLLM where installed and able to run
+    ``checkpoint``'s architecture on ``device`` (settings of ``conf/rollout``), else Hugging Face generate,
+    ``batch_size`` prompts at a time."""
+    if uses_vllm(engine, setting, device=device, config=AutoConfig.from_pretrained(checkpoint)):
         return VLLMGenerator(device, seed, rollout)
     return HFGenerator(device, batch_size)

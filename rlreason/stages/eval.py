@@ -143,7 +143,7 @@ def run(cfg, run) -> StageResult:
         raise UserError("nothing to evaluate: run eval after a stage that makes a checkpoint, or set eval.checkpoints")
     per_example: dict[str, dict[str, dict[str, list[float]]]] = {}
     generator = build_generator(cfg.eval.engine, "eval.engine", device=device, seed=cfg.seed, rollout=cfg.rollout,
-                                batch_size=cfg.eval.batch_size)
+                                batch_size=cfg.eval.batch_size, checkpoint=next(iter(checkpoints.values())))
     with tracking.stage_run(cfg, run, "eval") as wandb_run, contextlib.closing(generator):
         for label, checkpoint in checkpoints.items():
             generator.load(checkpoint)

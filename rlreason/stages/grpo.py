@@ -128,7 +128,7 @@ def router_aux_loss_coef(cfg, model) -> float:
 def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, model) -> GRPOConfig:
     g = cfg.grpo
     return GRPOConfig(
-        use_vllm=uses_vllm(cfg.rollout.engine, "rollout.engine"),
+        use_vllm=uses_vllm(cfg.rollout.engine, "rollout.engine", device=device, config=model.config),
         vllm_mode=cfg.rollout.mode.value,
         vllm_server_timeout=cfg.rollout.server.timeout,
         vllm_max_model_length=cfg.rollout.max_model_length,

@@ -61,7 +61,8 @@ def run(cfg, run) -> StageResult:
     rows, _ = grpo_rows(cfg.data, cfg.seed)
     rows = rows[: r.size]
     rewards = build_rewards(cfg.reward)  # before sampling, so a bad reward spec fails in seconds
-    generator = build_generator(r.engine, "rollout.engine", device=device, seed=cfg.seed, rollout=r, batch_size=r.batch_size)
+    generator = build_generator(r.engine, "rollout.engine", device=device, seed=cfg.seed, rollout=r, batch_size=r.batch_size,
+                                checkpoint=source)
     with contextlib.closing(generator):
         generator.load(source)
         tools = [row_tools(row) for row in rows]

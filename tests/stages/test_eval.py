@@ -48,13 +48,15 @@ def test_listed_checkpoints_are_labelled_by_stage_and_the_first_is_the_baseline(
         listed_checkpoints([str(tmp_path / "nope")])
 
 
-def test_the_eval_engine_follows_the_rollout_engine_unless_set():
+def test_the_eval_engine_follows_the_rollout_engine_unless_set(tmp_path):
     from rlreason.rollout.generation import HFGenerator, VLLMGenerator, build_generator
 
     pytest.importorskip("vllm")
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
 
     def generator(cfg):
-        return build_generator(cfg.eval.engine, "eval.engine", device="cpu", seed=0, rollout=cfg.rollout, batch_size=8)
+        return build_generator(cfg.eval.engine, "eval.engine", device="cpu", seed=0, rollout=cfg.rollout, batch_size=8,
+                               checkpoint=str(tmp_path))
 
     assert isinstance(generator(_cfg()), VLLMGenerator)
     assert isinstance(generator(_cfg("rollout=hf")), HFGenerator)

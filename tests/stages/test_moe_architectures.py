@@ -76,9 +76,10 @@ def test_a_trainer_checkpoint_resumes_with_its_experts(tokenizer_dir, tmp_path, 
     assert all(torch.equal(value, trained.state_dict()[name]) for name, value in policy.state_dict().items())
 
 
-# The rollouts of each family: vLLM (the default engine, with rlreason's CPU weight sync) where its CPU build runs
-# the architecture in fp32; DeepSeek-V2's multi-head latent attention kernels on CPU take bf16/fp16 weights only.
-ROLLOUT = {"OlmoeConfig": "vllm_colocate", "DeepseekV2Config": "hf", "Qwen2MoeConfig": "vllm_colocate", "MixtralConfig": "vllm_colocate"}
+# vLLM samples each family's rollouts (the default engine, with rlreason's CPU weight sync) where its CPU build runs
+# the architecture in fp32; DeepSeek-V2's multi-head latent attention kernels on CPU take bf16/fp16 weights only,
+# so the stage falls back to HF generate for it, saying why.
+VLLM_ON_CPU = {"OlmoeConfig": True, "DeepseekV2Config": False, "Qwen2MoeConfig": True, "MixtralConfig": True}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -87,13 +88,14 @@ def test_grpo_trains_the_experts_of_each_family(tokenizer_dir, tmp_path, varying
     build(family, tokenizer_dir, source)
     assert is_moe(load_policy(str(source)))
     reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
-    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, f"rollout={ROLLOUT[family]}", reward])
+    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, reward])
     assert grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(str(source))).router_aux_loss_coef == 0.001
     run = Run(tmp_path)
     run.record("init", "completed", 0.0, StageResult(checkpoint=str(source)))
     result = grpo.run(cfg, run)
-    if ROLLOUT[family] == "vllm_colocate":  # vLLM samples from the policy's weights, synced every step
-        assert result.metrics["rollout_engine"] == "vllm" and result.metrics["max_logp_difference"] < 1e-3
+    assert result.metrics["rollout_engine"] == ("vllm" if VLLM_ON_CPU[family] else "hf")
+    if VLLM_ON_CPU[family]:  # vLLM samples from the policy's weights, synced every step
+        assert result.metrics["max_logp_difference"] < 1e-3
     before = AutoModelForCausalLM.from_pretrained(source).state_dict()
     after = AutoModelForCausalLM.from_pretrained(result.checkpoint).state_dict()
     assert any("experts" in name and not torch.equal(before[name], after[name]) for name in before)
