@@ -33,8 +33,8 @@ logger = logging.getLogger(__name__)
 TRAINS_ON_GRPO_ROWS = ("grpo", "rollout")
 
 
-def check_checkpoint(path: str, key: str) -> None:
-    """``path`` is a Hugging Face checkpoint folder whose config loads; the error names ``key``."""
+def check_checkpoint(path: str, key: str):
+    """``path`` is a Hugging Face checkpoint folder whose config loads; the error names ``key``. Returns the config."""
     from transformers import AutoConfig
 
     folder = Path(path)
@@ -43,18 +43,32 @@ def check_checkpoint(path: str, key: str) -> None:
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise UserError(f"{key}={path}: not a Hugging Face checkpoint folder (no config.json); name the folder save_pretrained wrote")
     try:
-        AutoConfig.from_pretrained(str(folder))
+        return AutoConfig.from_pretrained(str(folder))
     except Exception as error:  # transformers raises OSError, ValueError, JSONDecodeError, KeyError...
         raise UserError(f"{key}={path}: config.json cannot be read ({one_line(error)})") from error
 
 
+def _check_model(model) -> None:
+    """``model.path`` (and ``model.gguf_file``) exist; a preset's ``model.model_type`` matches the checkpoint."""
+    from transformers import AutoConfig
+
+    if model.gguf_file:
+        if not Path(model.path, model.gguf_file).is_file():
+            raise MissingInput(f"model.gguf_file={model.gguf_file}: not in model.path={model.path}")
+        # Reading a GGUF's metadata takes seconds: only when there is something to compare it with.
+        config = AutoConfig.from_pretrained(model.path, gguf_file=model.gguf_file) if model.model_type else None
+    else:
+        config = check_checkpoint(model.path, "model.path")
+    if model.model_type and config.model_type != model.model_type:
+        raise UserError(
+            f"model.path={model.path}: a {config.model_type} checkpoint, but the model preset is for {model.model_type} "
+            "(model.model_type); pick the preset of its family, or model=pretrained for any checkpoint"
+        )
+
+
 def _check_checkpoints(cfg, stages: list[str]) -> None:
     if cfg.model.path and "init" in stages:
-        if cfg.model.gguf_file:
-            if not Path(cfg.model.path, cfg.model.gguf_file).is_file():
-                raise MissingInput(f"model.gguf_file={cfg.model.gguf_file}: not in model.path={cfg.model.path}")
-        else:
-            check_checkpoint(cfg.model.path, "model.path")
+        _check_model(cfg.model)
     if "eval" in stages:
         for index, path in enumerate(cfg.eval.checkpoints):
             check_checkpoint(path, f"eval.checkpoints[{index}]")
@@ -118,6 +132,10 @@ def check_inputs(cfg, stages: list[str]) -> None:
 
         if not load_suites(cfg):
             raise UserError("eval: no suite to run (every data.<task>.test_size is 0 and no eval.<task>.data is set)")
+        if cfg.eval.retention.texts:
+            from rlreason.evals.retention import load_texts
+
+            load_texts(cfg.eval.retention)
     _check_servers(cfg, stages)
     logger.info("pre-flight: inputs of %s checked in %.1f s", ", ".join(stages) or "no stage", time.perf_counter() - start)
 

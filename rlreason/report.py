@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from rlreason.evals import retention
 from rlreason.tasks import TASKS
 
-# The metrics worth a column for each task, in the order they are printed.
-MAIN_METRICS = {name: task.main_metrics for name, task in TASKS.items()}
+# The metrics worth a column for each task (and the retention measure), in the order they are printed.
+MAIN_METRICS = {**{name: task.main_metrics for name, task in TASKS.items()}, retention.SUITE: ("nll", "nll_change")}
 
 
 def format_summary(summary: dict) -> str:

@@ -19,7 +19,7 @@ def pretrained_overrides(tmp_path: Path) -> list[str]:
     train.write_text("".join(json.dumps(r) + "\n" for r in rows[:16]))
     test.write_text("".join(json.dumps(r) + "\n" for r in rows[16:]))
     return [
-        "model=pretrained", f"model.path={SMOLLM2}", f"model.gguf_file={GGUF}",
+        "model=smollm2", f"model.path={SMOLLM2}", f"model.gguf_file={GGUF}",
         "data=file", f"data.train_file={train}", f"data.test_file={test}",
         "sft.max_steps=3", "sft.batch_size=4", "sft.max_length=256", "sft.logging_steps=1",
         "grpo.max_steps=2", "grpo.prompts_per_step=2", "grpo.num_generations=4", "grpo.max_completion_length=24",

@@ -41,9 +41,13 @@ def test_a_yaml_option_sets_only_what_it_changes(option):
     values = yaml.safe_load(option.read_text()) or {}
     package_global = option.read_text().startswith("# @package _global_")
     defaults = OmegaConf.structured(RLReasonConfig)
+    # An option built on another of its group (a checkpoint preset on model=pretrained) changes that one's values.
+    bases = [yaml.safe_load((option.parent / f"{b}.yaml").read_text()) for b in values.get("defaults", []) if isinstance(b, str) and b != "_self_"]
     for key, value in _leaves(values):
         path = key if package_global else f"{group}.{key}"
         default = OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(defaults, path)}))["v"]
+        for base in bases:
+            default = OmegaConf.select(OmegaConf.create(base), path, default=default)
         if hasattr(default, "value"):
             default = default.value
         assert value != default, f"{option.relative_to(CONF)}: {key} repeats the default {default!r}; leave it out"
@@ -52,6 +56,21 @@ def test_a_yaml_option_sets_only_what_it_changes(option):
 def test_every_option_composes():
     for option in _options():
         group = option.parent.name
-        extra = {"model=pretrained": ["model.path=x"], "data=file": ["data.train_file=a", "data.test_file=b"], "data=hub": ["data.path=x"]}
+        extra = {"data=file": ["data.train_file=a", "data.test_file=b"], "data=hub": ["data.path=x"]}
         override = f"{group}={option.stem}"
+        if group == "model" and option.stem != "tiny_moe":  # every checkpoint recipe needs the checkpoint
+            extra[override] = ["model.path=x"]
         validate(CONFIG_MODULE, [override, *extra.get(override, [])])
+
+
+@pytest.mark.parametrize("preset", ["qwen3_30b_a3b", "olmoe_1b_7b", "deepseek_v2_lite", "smollm2"])
+def test_a_checkpoint_preset_is_the_pretrained_recipe_plus_its_own_changes(preset):
+    pretrained = validate(CONFIG_MODULE, ["model=pretrained", "model.path=x"])
+    cfg = validate(CONFIG_MODULE, [f"model={preset}", "model.path=x"])
+    assert cfg.model.source.value == "pretrained" and cfg.model.model_type
+    own = yaml.safe_load((CONF / "model" / f"{preset}.yaml").read_text())
+    for key, value in _leaves(own):
+        assert OmegaConf.select(cfg, key) == value
+    changed = {key for key, _ in _leaves(OmegaConf.to_container(pretrained))
+               if key != "run_dir" and OmegaConf.select(cfg, key) != OmegaConf.select(pretrained, key)}
+    assert changed == {key for key, _ in _leaves(own)}

@@ -19,8 +19,10 @@ def _source_modules() -> set[str]:
     return {m for m in modules if "__pycache__" not in m}
 
 
-def _configs() -> set[str]:
-    return {"rlreason/conf/" + str(p.relative_to(ROOT / "conf")) for p in (ROOT / "conf").rglob("*.yaml")}
+def _data_files() -> set[str]:
+    """The configs, and the data files modules read at run time (the retention texts)."""
+    configs = {"rlreason/conf/" + str(p.relative_to(ROOT / "conf")) for p in (ROOT / "conf").rglob("*.yaml")}
+    return configs | {str(p.relative_to(ROOT)) for p in (ROOT / "rlreason").rglob("data/*.jsonl")}
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +39,10 @@ def wheel(tmp_path_factory) -> Path:
     return path
 
 
-def test_the_wheel_holds_every_module_and_config(wheel):
+def test_the_wheel_holds_every_module_config_and_data_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert _source_modules() - names == set()
-    assert _configs() - names == set()
+    assert len(_data_files()) > 20 and _data_files() - names == set()
 
 
 def test_every_stage_imports_from_the_wheel_alone(wheel, tmp_path):

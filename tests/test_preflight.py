@@ -51,6 +51,8 @@ def _files(tmp_path):
     (tmp_path / "empty_model").mkdir()
     (tmp_path / "garbage_model").mkdir()
     (tmp_path / "garbage_model" / "config.json").write_text("{\"model_type\": \"no-such-architecture\"}")
+    (tmp_path / "llama_model").mkdir()
+    (tmp_path / "llama_model" / "config.json").write_text("{\"model_type\": \"llama\"}")
     return good
 
 
@@ -75,6 +77,10 @@ BAD_INPUTS = {
     "model path empty": (["model=pretrained", "model.path={tmp}/empty_model"], "empty_model: not a Hugging Face checkpoint folder"),
     "model path garbage": (["model=pretrained", "model.path={tmp}/garbage_model"], "garbage_model: config.json cannot be read"),
     "gguf file missing": (["model=pretrained", "model.path={tmp}/empty_model", "model.gguf_file=m.gguf"], "model.gguf_file=m.gguf: not in"),
+    "preset of another family": (["model=qwen3_30b_a3b", "model.path={tmp}/llama_model"],
+                                 "llama_model: a llama checkpoint, but the model preset is for qwen3_moe"),
+    "retention texts missing": (["eval.retention.texts={tmp}/nope.jsonl"], "eval.retention.texts=.*nope.jsonl: no such file"),
+    "retention texts without text": (["eval.retention.texts={tmp}/good.jsonl"], "good.jsonl: no 'text' column; found"),
     "eval checkpoint missing": (["eval.checkpoints=[{tmp}/nope]"], r"eval.checkpoints\[0\]=.*nope: no such checkpoint folder"),
     "server not running": (["rollout=vllm_server", "rollout.server.url=http://127.0.0.1:{port}"], "rollout.server.url=.*: nothing answers there"),
 }

@@ -19,13 +19,16 @@ class ModelSource(str, Enum):
 @dataclass
 class ModelConfig:
     """``conf/model/``: the policy to start from. ``path`` (any HF checkpoint) wins over ``tiny_moe``;
-    ``model=pretrained`` makes it required."""
+    ``model=pretrained`` and the checkpoint presets built on it (``model=qwen3_30b_a3b`` ...) make it required."""
 
     source: ModelSource = ModelSource.tiny_moe
     path: Optional[str] = None
     # A GGUF file inside model.path (e.g. a quantized release): the init stage dequantizes it into a Hugging Face
     # folder (fp32) that every later stage and vLLM load like any other checkpoint.
     gguf_file: Optional[str] = None
+    # The architecture (config.json's model_type) a checkpoint preset is written for, e.g. qwen3_moe for
+    # model=qwen3_30b_a3b; the pre-flight refuses a model.path of another. None: any.
+    model_type: Optional[str] = None
     tiny_moe: TinyMoEConfig = field(default_factory=TinyMoEConfig)
 
     def __post_init__(self) -> None:

@@ -43,6 +43,18 @@ class Generator:
         _, completions = self.generate_ids(prompts, **kwargs)
         return [self.tokenizer.batch_decode(samples, skip_special_tokens=True) for samples in completions]
 
+    def text_logprobs(self, texts: list[str], *, max_length: int) -> list[list[float]]:
+        """The log-probability of every token of each plain text (no chat template) after the ones before it,
+        its first ``max_length`` tokens scored; the first token has no context and is left out."""
+        raise NotImplementedError
+
+    def _text_ids(self, texts: list[str], max_length: int) -> list[list[int]]:
+        ids = [self.tokenizer(text)["input_ids"][:max_length] for text in texts]
+        short = next((i for i, t in enumerate(ids) if len(t) < 2), None)
+        if short is not None:
+            raise ValueError(f"text {short} has {len(ids[short])} token(s): scoring a text needs at least 2")
+        return ids
+
 
 class HFGenerator(Generator):
     """Batched ``model.generate``; sampling is seeded through torch's global generator, per call."""
@@ -78,6 +90,15 @@ class HFGenerator(Generator):
                 completions[start + i // num_samples].append(_until_eos(ids, tokenizer))
         torch.manual_seed(generator_seed)
         return prompt_ids, completions
+
+    @torch.no_grad()
+    def text_logprobs(self, texts: list[str], *, max_length: int) -> list[list[float]]:
+        scored = []
+        for ids in tqdm(self._text_ids(texts, max_length), desc="text log-probabilities", leave=False):
+            tokens = torch.tensor([ids], device=self.model.device)
+            logits = self.model(tokens).logits[0, :-1].float()
+            scored.append(torch.log_softmax(logits, -1).gather(1, tokens[0, 1:, None])[:, 0].tolist())
+        return scored
 
     def close(self) -> None:
         self.model = None
@@ -149,6 +170,16 @@ class VLLMGenerator(Generator):
         requests = [{"prompt_token_ids": ids} for ids in prompt_ids]
         outputs = self.llm.generate(requests, params, use_tqdm=functools.partial(tqdm, desc=desc, leave=False))
         return prompt_ids, [[list(c.token_ids) for c in output.outputs] for output in outputs]
+
+    def text_logprobs(self, texts: list[str], *, max_length: int) -> list[list[float]]:
+        """From vLLM's prompt log-probabilities (raw logits, before any sampling processor)."""
+        from vllm import SamplingParams
+
+        ids = self._text_ids(texts, max_length)
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, detokenize=False)
+        outputs = self.llm.generate([{"prompt_token_ids": t} for t in ids], params,
+                                    use_tqdm=functools.partial(tqdm, desc="text log-probabilities", leave=False))
+        return [[entry[token].logprob for entry, token in zip(o.prompt_logprobs[1:], t[1:])] for o, t in zip(outputs, ids)]
 
     def close(self) -> None:
         if self.llm is not None:

@@ -11,6 +11,8 @@ Features:
   rollout engine), or from Hugging Face ``generate`` (``eval.engine=hf``);
 - the same data, engine, decoding and seed for every checkpoint, so the numbers compare; per-example outputs in
   ``eval/<checkpoint>/<task>.jsonl``, scores in ``summary.json`` (``evals``) and ``eval/accuracy.png``;
+- retention (``eval.retention``, on with ``model=pretrained``): each checkpoint's NLL on reference texts, so
+  a fine-tune that erases what the pretrained model knew shows (``rlreason/evals/retention.py``);
 - regression gates (``eval.gates``, by default each task's own) against ``eval.baseline`` (default: the
   checkpoint before the first RL stage): verdicts in ``summary.json`` (``gates``), ``eval/gates.md`` and W&B;
   with ``eval.fail_on_regression=true`` a failed gate fails the stage.
@@ -29,8 +31,10 @@ from omegaconf import II
 from rlreason import tracking
 from rlreason.data.mixer import held_out_sets
 from rlreason.errors import MissingInput, UserError
+from rlreason.evals import retention
 from rlreason.evals.gates import Gate, GatesConfig, evaluate_gate, markdown_report
 from rlreason.evals.judge import JudgeConfig
+from rlreason.evals.retention import RetentionConfig
 from rlreason.rollout.config import RolloutEngine
 from rlreason.rollout.generation import build_generator
 from rlreason.runtime import resolve_device, seed_everything
@@ -61,7 +65,8 @@ class SafetySuite(SuiteFiles):
 
 def _task_gates() -> GatesConfig:
     return GatesConfig(thresholds=[
-        Gate(task, metric, max_drop, higher_is_better) for task, t in TASKS.items() for metric, max_drop, higher_is_better in t.gates
+        *(Gate(task, metric, max_drop, higher_is_better) for task, t in TASKS.items() for metric, max_drop, higher_is_better in t.gates),
+        Gate(retention.SUITE, "nll", max_drop=0.1, higher_is_better=False),  # nats per token; when eval.retention runs
     ])
 
 
@@ -79,6 +84,8 @@ class EvalConfig:
     reasoning: SuiteFiles = field(default_factory=SuiteFiles)
     tool_calling: SuiteFiles = field(default_factory=SuiteFiles)
     safety: SafetySuite = field(default_factory=SafetySuite)
+    # What a pretrained checkpoint knew, kept through fine-tuning: NLL on reference texts (rlreason/evals/retention.py)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     # Checkpoints to evaluate instead of the run's (HF folders; `rlreason eval eval.checkpoints=[a,b]`),
     # labelled by folder name (a run's `<stage>/model` by its stage); the first is the baseline.
     checkpoints: list[str] = field(default_factory=list)
@@ -137,6 +144,7 @@ def run(cfg, run) -> StageResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     suites = load_suites(cfg)
+    texts = retention.load_texts(cfg.eval.retention) if cfg.eval.retention.texts else None
     out = run.stage_dir("eval")
     checkpoints = listed_checkpoints(cfg.eval.checkpoints) if cfg.eval.checkpoints else run.checkpoints()
     if not checkpoints:
@@ -148,11 +156,14 @@ def run(cfg, run) -> StageResult:
         for label, checkpoint in checkpoints.items():
             generator.load(checkpoint)
             results = {name: TASKS[name].evaluate(generator, examples, cfg.eval, cfg.seed) for name, examples in suites.items()}
+            if texts:
+                results[retention.SUITE] = retention.evaluate(generator, texts, cfg.eval.retention)
             (out / label).mkdir(exist_ok=True)
             for suite, result in results.items():
                 with open(out / label / f"{suite}.jsonl", "w", encoding="utf-8") as handle:
                     handle.writelines(json.dumps(record) + "\n" for record in result.records)
             run.summary["evals"][label] = {suite: result.metrics for suite, result in results.items()}
+            retention.add_changes({label: run.summary["evals"][label] for label in checkpoints if label in run.summary["evals"]})
             per_example[label] = {suite: result.per_example for suite, result in results.items()}
             run.save()
             if wandb_run is not None:
