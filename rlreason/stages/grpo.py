@@ -4,7 +4,8 @@ Features:
 - Every loss TRL implements (``grpo.loss_type``: grpo, dr_grpo, dapo, bnpo, cispo, sapo, luspo, vespo) and
   GSPO through ``grpo.importance_sampling_level=sequence``; clipping ``epsilon``/``epsilon_high``; KL ``beta``.
 - Rewards from the registry (``reward.functions``), weighted; TRL logs each one and ``sampling/*`` metrics.
-- The MoE router load-balancing loss, weighted by ``grpo.router_aux_loss_coef`` (0 disables it).
+- The MoE router load-balancing loss, weighted by ``grpo.router_aux_loss_coef`` (0 disables it); expert load,
+  load imbalance and router entropy in every log line and in ``summary.json`` (``rlreason/models/expert_load.py``).
 - Checkpoints every ``grpo.save_steps``; Ctrl-C, SIGTERM or SIGUSR1 saves one before stopping; a re-run resumes
   from the last.
 - Rollouts from vLLM colocated with the trainer (``rollout=vllm_colocate``, the default where vLLM is
@@ -29,6 +30,7 @@ from trl import GRPOConfig
 from rlreason import tracking
 from rlreason.data.mixer import grpo_dataset, without_long_prompts
 from rlreason.interrupt import SaveOnInterrupt
+from rlreason.models.expert_load import ExpertLoad
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
 from rlreason.preflight import context_limit
 from rlreason.rewards import build_rewards
@@ -202,8 +204,10 @@ def run(cfg, run) -> StageResult:
             callbacks=[interrupt, MismatchWarning(cfg.rollout.max_logp_difference)],
             cpu_engine=cpu_engine_args(cfg, args, model, device, server_url, out),
         )
+        trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("grpo", trainer.state.global_step)
+    routing = trainer.expert_load.totals() if trainer.expert_load else None
     model_dir = out / "model"
     trainer.save_model(str(model_dir))
     tokenizer.save_pretrained(model_dir)
@@ -221,5 +225,6 @@ def run(cfg, run) -> StageResult:
             "rollout_engine": "vllm" if args.use_vllm else "hf",
             # the worst |log p_vLLM - log p_policy| of a sampled token: ~1e-5 when the weight sync is right
             "max_logp_difference": max(mismatch) if mismatch else None,
+            **({"moe": routing} if routing else {}),
         },
     )

@@ -4,6 +4,8 @@ Features:
 - Conversational prompt-completion data mixed from every task (``rlreason/data/mixer.py``): the loss covers
   the assistant's reply only.
 - Precision from the device (fp32 on CPU, bf16 where the GPU supports it); seeded; W&B logging.
+- On an MoE, expert load, load imbalance and router entropy in every log line and in ``summary.json``
+  (``rlreason/models/expert_load.py``).
 - Starts from the latest checkpoint of the run (init's, or a previous stage's) and saves a HF folder.
 - Checkpoints every ``sft.save_steps`` (0: only when stopped); Ctrl-C, SIGTERM or SIGUSR1 saves one before
   stopping, and a re-run resumes from the last.
@@ -22,6 +24,7 @@ from trl import SFTConfig, SFTTrainer
 from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
 from rlreason.interrupt import SaveOnInterrupt
+from rlreason.models.expert_load import ExpertLoad, LogsExpertLoad
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
 from rlreason.runtime import precision_args, resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
@@ -63,8 +66,9 @@ class SFTStageConfig:
             raise ValueError(f"sft.learning_rate: got {self.learning_rate}; must be >= 0")
 
 
-class SFTStageTrainer(ResumeConvertedWeights, SFTTrainer):
-    """TRL's ``SFTTrainer``, resuming an MoE with its trained experts (``ResumeConvertedWeights``)."""
+class SFTStageTrainer(LogsExpertLoad, ResumeConvertedWeights, SFTTrainer):
+    """TRL's ``SFTTrainer``, resuming an MoE with its trained experts (``ResumeConvertedWeights``) and logging
+    its expert load (``LogsExpertLoad``)."""
 
 
 def training_data(cfg, run):
@@ -109,8 +113,10 @@ def run(cfg, run) -> StageResult:
         trainer = SFTStageTrainer(
             model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[interrupt]
         )
+        trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("sft", trainer.state.global_step)
+    routing = trainer.expert_load.totals() if trainer.expert_load else None
     model_dir = out / "model"
     if is_moe(model):  # SFTTrainer switches router logits on for its aux loss; saved that way, generate crashes
         model.config.get_text_config().output_router_logits = False
@@ -119,5 +125,6 @@ def run(cfg, run) -> StageResult:
     tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "mean_token_accuracy"], "SFT")
     return StageResult(
         checkpoint=str(model_dir),
-        metrics={"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": resume},
+        metrics={"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": resume,
+                 **({"moe": routing} if routing else {})},
     )

@@ -51,6 +51,7 @@ def test_loss_variants_train_the_policy(initial_checkpoint, tmp_path, varying_re
     run.record("init", "completed", 0.0, StageResult(checkpoint=source))
     result = grpo.run(cfg, run)
     assert result.metrics["steps"] == 2
+    assert len(result.metrics["moe"]["expert_load"]) == cfg.model.tiny_moe.num_hidden_layers  # routing, summarized
     before = AutoModelForCausalLM.from_pretrained(source).state_dict()
     after = AutoModelForCausalLM.from_pretrained(result.checkpoint).state_dict()
     changed = [k for k in before if not torch.equal(before[k], after[k])]

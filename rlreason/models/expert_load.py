@@ -1,0 +1,136 @@
+"""How an MoE policy routes its tokens while it trains: expert load, load imbalance and router entropy.
+
+Fine-tuning moves the routers as well as the experts, and an MoE whose tokens collapse onto a few experts
+trains (and serves) badly long before the loss shows it. :class:`ExpertLoad` watches every router of the
+model through forward hooks, on training forwards only (gradients on; generation and evaluation forwards
+are not counted), and on the tokens the attention mask keeps (padding is not routed work). Per layer:
+
+- ``load``: the fraction of routed (token, expert) assignments each expert received;
+- ``max_load_violation``: ``(max - mean) / mean`` of the per-expert counts, 0 when perfectly balanced,
+  ``num_experts - 1`` when one expert takes everything;
+- ``router_entropy``: the mean entropy (nats) of each token's softmax over experts; ``log(num_experts)`` is
+  a router that cannot decide, 0 a router that always does.
+
+The trainers of the SFT and GRPO stages (:class:`LogsExpertLoad`) add the interval's figures to every log
+line (``moe/max_load_violation``, ``moe/router_entropy``, and per layer ``moe/layer<i>/...``), so they reach
+W&B with the loss; :meth:`ExpertLoad.totals` summarizes the whole stage for ``summary.json``.
+
+Routers are found by what transformers' MoE families share: a ``...TopKRouter`` module (Qwen3-MoE, Qwen2-MoE,
+OLMoE, Mixtral, DeepSeek-V2 and others) returning ``(router_logits, routing_weights, selected_experts)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def routers(model) -> list[torch.nn.Module]:
+    """The model's router modules, in layer order."""
+    return [module for module in model.modules() if type(module).__name__.lower().endswith("topkrouter")]
+
+
+class _Window:
+    """Counts over one span of training steps."""
+
+    def __init__(self, layers: int):
+        self.counts: list[torch.Tensor | None] = [None] * layers
+        self.entropy = [0.0] * layers
+        self.tokens = [0] * layers
+
+    def metrics(self, prefix: str = "moe/") -> dict[str, float]:
+        per_layer = [_layer_metrics(c, e, t) for c, e, t in zip(self.counts, self.entropy, self.tokens) if c is not None]
+        if not per_layer:
+            return {}
+        out = {
+            f"{prefix}max_load_violation": max(m["max_load_violation"] for m in per_layer),
+            f"{prefix}router_entropy": sum(m["router_entropy"] for m in per_layer) / len(per_layer),
+        }
+        for i, m in enumerate(per_layer):
+            out[f"{prefix}layer{i}/max_load_violation"] = m["max_load_violation"]
+            out[f"{prefix}layer{i}/router_entropy"] = m["router_entropy"]
+        return out
+
+
+def _layer_metrics(counts: torch.Tensor, entropy: float, tokens: int) -> dict:
+    counts = counts.double()
+    mean = counts.mean().item()
+    return {
+        "load": (counts / counts.sum()).tolist(),
+        "max_load_violation": (counts.max().item() - mean) / mean if mean else 0.0,
+        "router_entropy": entropy / tokens if tokens else 0.0,
+    }
+
+
+class ExpertLoad:
+    """Routing statistics of ``model``'s training forwards, kept for the current log interval and the stage."""
+
+    def __init__(self, model):
+        self.routers = routers(model)
+        if not self.routers:
+            raise ValueError(f"{type(model).__name__}: no ...TopKRouter modules to watch")
+        self.interval, self.stage = _Window(len(self.routers)), _Window(len(self.routers))
+        self._mask: torch.Tensor | None = None
+        self._hooks = [model.register_forward_pre_hook(self._capture_mask, with_kwargs=True)]
+        self._hooks += [router.register_forward_hook(self._hook(i)) for i, router in enumerate(self.routers)]
+
+    def _capture_mask(self, module, args, kwargs):
+        mask = kwargs.get("attention_mask")
+        self._mask = mask.reshape(-1).bool() if isinstance(mask, torch.Tensor) and mask.dim() == 2 else None
+
+    def _hook(self, layer: int):
+        def record(module, inputs, outputs):
+            if not torch.is_grad_enabled():  # generation and evaluation forwards are not training
+                return
+            with torch.no_grad():
+                logits, _, selected = outputs
+                if self._mask is not None and self._mask.numel() == logits.shape[0]:
+                    logits, selected = logits[self._mask], selected[self._mask]
+                counts = torch.bincount(selected.reshape(-1), minlength=logits.shape[-1]).cpu()
+                probs = logits.float().softmax(-1)
+                entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1).sum().item()
+            for window in (self.interval, self.stage):
+                window.counts[layer] = counts if window.counts[layer] is None else window.counts[layer] + counts
+                window.entropy[layer] += entropy
+                window.tokens[layer] += logits.shape[0]
+
+        return record
+
+    def flush(self) -> dict[str, float]:
+        """The figures since the last call (``moe/...`` keys), and a fresh interval."""
+        metrics = self.interval.metrics()
+        self.interval = _Window(len(self.routers))
+        return metrics
+
+    def totals(self) -> dict:
+        """The whole stage: per-layer expert load, the worst layer's load violation, mean router entropy."""
+        per_layer = [_layer_metrics(c, e, t) for c, e, t in zip(self.stage.counts, self.stage.entropy, self.stage.tokens)
+                     if c is not None]
+        if not per_layer:
+            return {}
+        experts = len(per_layer[0]["load"])
+        return {
+            "expert_load": [m["load"] for m in per_layer],
+            "max_load_violation": max(m["max_load_violation"] for m in per_layer),
+            "router_entropy": sum(m["router_entropy"] for m in per_layer) / len(per_layer),
+            "max_router_entropy": math.log(experts),
+            "routed_tokens": self.stage.tokens[0],
+        }
+
+    def close(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+
+class LogsExpertLoad:
+    """Trainer mixin: every training log line carries the interval's expert-load figures (set
+    ``trainer.expert_load``; None for a dense model)."""
+
+    expert_load: ExpertLoad | None = None
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if self.expert_load is not None and "loss" in logs:
+            logs = {**logs, **self.expert_load.flush()}
+        super().log(logs, *args, **kwargs)
