@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 
 from rlreason.data.mixer import DataConfig
+from rlreason.distributed.config import DistributedConfig
 from rlreason.models.loading import ModelConfig
 from rlreason.pipeline import PipelineConfig
 from rlreason.resume import ResumeConfig
@@ -42,6 +43,7 @@ class RLReasonConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     resume: ResumeConfig = field(default_factory=ResumeConfig)  # what a re-run in the same run_dir reuses
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)  # training stages across processes
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):

@@ -2,7 +2,8 @@
 sends ahead of a time limit with ``--signal=USR1@<seconds>``) all mean the same thing.
 
 During training the first signal finishes the current step, saves a checkpoint and stops, so a re-run resumes
-from that step; a second one stops at once. Outside training a signal stops the stage where it is. Either way
+from that step; a second one stops at once. In a multi-process stage the processes agree after every step,
+so all of them stop at the same one. Outside training a signal stops the stage where it is. Either way
 the stage is recorded as ``interrupted`` in ``summary.json`` and the process exits with the conventional code
 (128 + the signal number: 130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1).
 """
@@ -79,10 +80,25 @@ class SaveOnInterrupt(TrainerCallback):
         logger.warning("%s: saving a checkpoint after this step (send it again to stop now)", name)
 
     def on_step_end(self, args, state, control, **kwargs):
+        self._agree()
         if self.requested:
             control.should_save = True
             control.should_training_stop = True
         return control
+
+    def _agree(self) -> None:
+        """In a multi-process stage, stop on every process at the same step if any was signalled: one that
+        trained on alone would wait for the others in its next collective for ever."""
+        import torch
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return
+        device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+        flag = torch.tensor([self.signum or 0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if flag.item() and not self.requested:
+            self.signum = int(flag.item())
 
     def raise_if_requested(self, stage: str, step: int) -> None:
         """End ``stage`` with :class:`Interrupted` if a signal stopped its training (at ``step``)."""

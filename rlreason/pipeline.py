@@ -15,10 +15,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from rlreason.distributed.config import TRAINING_STAGES, world_size
 from rlreason.interrupt import stop_on_signals
 from rlreason.preflight import check_context, check_inputs
 from rlreason.resume import digest, fingerprints, plan, stage_config
-from rlreason.runtime import environment
+from rlreason.runtime import environment, resolve_device
 from rlreason.stages import STAGES
 from rlreason.stages.contract import Run, stage_labels, stage_name
 
@@ -80,6 +81,15 @@ def _take(cfg, run, label: str, stage, step) -> None:
     _run_stage(cfg, run, label, stage, step)
 
 
+def _execute(cfg, run, label: str, stage):
+    """The stage in this process, or a training stage on ``distributed.num_processes`` processes."""
+    if stage_name(label) in TRAINING_STAGES and world_size(cfg, resolve_device(cfg.device)) > 1:
+        from rlreason.distributed.launch import run_stage
+
+        return run_stage(cfg, run, label, resolve_device(cfg.device))
+    return stage.run(cfg, run)
+
+
 def _run_stage(cfg, run, label: str, stage, step) -> None:
     logger.info("stage %s: starting", label)
     start = time.perf_counter()
@@ -87,7 +97,7 @@ def _run_stage(cfg, run, label: str, stage, step) -> None:
     extra = {"kept_changes": step.kept_changes} if step.kept_changes else {}
     run.start(label, digest(stage_config(cfg, stage.CONFIG_KEYS)), _inputs(cfg, run), **extra)
     try:
-        result = stage.run(cfg, run)
+        result = _execute(cfg, run, label, stage)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGUSR1 as Interrupted
         run.record(label, "interrupted", time.perf_counter() - start, error=str(stop) or "interrupted")
         raise

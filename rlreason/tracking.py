@@ -11,6 +11,8 @@ from typing import Optional
 import matplotlib
 from omegaconf import OmegaConf
 
+from rlreason.distributed.config import is_main_process
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -39,8 +41,9 @@ def report_to(cfg) -> list[str]:
 
 @contextlib.contextmanager
 def stage_run(cfg, run, stage: str):
-    """One W&B run per stage, grouped by pipeline run; TRL's W&B callback logs into it."""
-    if cfg.logger.name != "wandb":
+    """One W&B run per stage, grouped by pipeline run; TRL's W&B callback logs into it (rank 0's only, in a
+    multi-process stage)."""
+    if cfg.logger.name != "wandb" or not is_main_process():
         yield None
         return
     import wandb

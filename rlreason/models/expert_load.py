@@ -31,35 +31,55 @@ def routers(model) -> list[torch.nn.Module]:
     return [module for module in model.modules() if type(module).__name__.lower().endswith("topkrouter")]
 
 
+def num_experts(config) -> int:
+    """Routed experts per layer, whichever name the family's config gives them."""
+    text = config.get_text_config()
+    for key in ("num_experts", "n_routed_experts", "num_local_experts"):
+        if getattr(text, key, None):
+            return getattr(text, key)
+    raise ValueError(f"{type(config).__name__}: no expert count (num_experts / n_routed_experts / num_local_experts)")
+
+
 class _Window:
-    """Counts over one span of training steps."""
+    """Counts over one span of training steps: per layer, assignments per expert, summed entropy, tokens."""
 
-    def __init__(self, layers: int):
-        self.counts: list[torch.Tensor | None] = [None] * layers
-        self.entropy = [0.0] * layers
-        self.tokens = [0] * layers
+    def __init__(self, layers: int, experts: int):
+        self.counts = torch.zeros(layers, experts, dtype=torch.float64)
+        self.entropy = torch.zeros(layers, dtype=torch.float64)
+        self.tokens = torch.zeros(layers, dtype=torch.float64)
 
-    def metrics(self, prefix: str = "moe/") -> dict[str, float]:
-        per_layer = [_layer_metrics(c, e, t) for c, e, t in zip(self.counts, self.entropy, self.tokens) if c is not None]
-        if not per_layer:
-            return {}
-        out = {
-            f"{prefix}max_load_violation": max(m["max_load_violation"] for m in per_layer),
-            f"{prefix}router_entropy": sum(m["router_entropy"] for m in per_layer) / len(per_layer),
-        }
-        for i, m in enumerate(per_layer):
-            out[f"{prefix}layer{i}/max_load_violation"] = m["max_load_violation"]
-            out[f"{prefix}layer{i}/router_entropy"] = m["router_entropy"]
-        return out
+    def add(self, layer: int, counts: torch.Tensor, entropy: float, tokens: int) -> None:
+        self.counts[layer] += counts.double()
+        self.entropy[layer] += entropy
+        self.tokens[layer] += tokens
+
+    def summed_over_processes(self) -> "_Window":
+        """This window with every training process's counts added (each routed its own share of the batch);
+        itself in a single process. A collective: every process calls it at the same point."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self
+        device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+        layers, experts = self.counts.shape
+        packed = torch.cat([self.counts.flatten(), self.entropy, self.tokens]).to(device)
+        dist.all_reduce(packed)
+        packed = packed.cpu()
+        total = _Window(layers, experts)
+        total.counts = packed[: layers * experts].view(layers, experts)
+        total.entropy, total.tokens = packed[layers * experts : -layers], packed[-layers:]
+        return total
+
+    def per_layer(self) -> list[dict]:
+        return [_layer_metrics(c, e.item(), t.item()) for c, e, t in zip(self.counts, self.entropy, self.tokens) if t > 0]
 
 
-def _layer_metrics(counts: torch.Tensor, entropy: float, tokens: int) -> dict:
-    counts = counts.double()
+def _layer_metrics(counts: torch.Tensor, entropy: float, tokens: float) -> dict:
     mean = counts.mean().item()
     return {
         "load": (counts / counts.sum()).tolist(),
         "max_load_violation": (counts.max().item() - mean) / mean if mean else 0.0,
-        "router_entropy": entropy / tokens if tokens else 0.0,
+        "router_entropy": entropy / tokens,
     }
 
 
@@ -70,7 +90,8 @@ class ExpertLoad:
         self.routers = routers(model)
         if not self.routers:
             raise ValueError(f"{type(model).__name__}: no ...TopKRouter modules to watch")
-        self.interval, self.stage = _Window(len(self.routers)), _Window(len(self.routers))
+        self._shape = (len(self.routers), num_experts(model.config))
+        self.interval, self.stage = _Window(*self._shape), _Window(*self._shape)
         self._mask: torch.Tensor | None = None
         self._hooks = [model.register_forward_pre_hook(self._capture_mask, with_kwargs=True)]
         self._hooks += [router.register_forward_hook(self._hook(i)) for i, router in enumerate(self.routers)]
@@ -91,31 +112,38 @@ class ExpertLoad:
                 probs = logits.float().softmax(-1)
                 entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1).sum().item()
             for window in (self.interval, self.stage):
-                window.counts[layer] = counts if window.counts[layer] is None else window.counts[layer] + counts
-                window.entropy[layer] += entropy
-                window.tokens[layer] += logits.shape[0]
+                window.add(layer, counts, entropy, logits.shape[0])
 
         return record
 
     def flush(self) -> dict[str, float]:
-        """The figures since the last call (``moe/...`` keys), and a fresh interval."""
-        metrics = self.interval.metrics()
-        self.interval = _Window(len(self.routers))
+        """The figures since the last call (``moe/...`` keys), over every training process, and a fresh interval."""
+        per_layer = self.interval.summed_over_processes().per_layer()
+        self.interval = _Window(*self._shape)
+        if not per_layer:
+            return {}
+        metrics = {
+            "moe/max_load_violation": max(m["max_load_violation"] for m in per_layer),
+            "moe/router_entropy": sum(m["router_entropy"] for m in per_layer) / len(per_layer),
+        }
+        for i, m in enumerate(per_layer):
+            metrics[f"moe/layer{i}/max_load_violation"] = m["max_load_violation"]
+            metrics[f"moe/layer{i}/router_entropy"] = m["router_entropy"]
         return metrics
 
     def totals(self) -> dict:
-        """The whole stage: per-layer expert load, the worst layer's load violation, mean router entropy."""
-        per_layer = [_layer_metrics(c, e, t) for c, e, t in zip(self.stage.counts, self.stage.entropy, self.stage.tokens)
-                     if c is not None]
+        """The whole stage, over every training process: per-layer expert load, the worst layer's load
+        violation, the mean router entropy."""
+        stage = self.stage.summed_over_processes()
+        per_layer = stage.per_layer()
         if not per_layer:
             return {}
-        experts = len(per_layer[0]["load"])
         return {
             "expert_load": [m["load"] for m in per_layer],
             "max_load_violation": max(m["max_load_violation"] for m in per_layer),
             "router_entropy": sum(m["router_entropy"] for m in per_layer) / len(per_layer),
-            "max_router_entropy": math.log(experts),
-            "routed_tokens": self.stage.tokens[0],
+            "max_router_entropy": math.log(self._shape[1]),
+            "routed_tokens": int(stage.tokens[0].item()),
         }
 
     def close(self) -> None:

@@ -9,6 +9,8 @@ correct (pinned by ``tests/rollout/test_parity.py``; the background is in ``docs
    (transformers 5 fuses experts at runtime; ``revert_weight_conversion`` undoes it);
 2. ``model_runner.reload_weights(..., is_checkpoint_format=True)``, vLLM's in-place reload;
 3. re-running the CPU expert prepack on every fused-MoE layer.
+
+Under DeepSpeed ZeRO-3 the parameters are first gathered from their shards, one module at a time.
 """
 
 from __future__ import annotations
@@ -19,10 +21,34 @@ from transformers.core_model_loading import revert_weight_conversion
 from rlreason.models.loading import load_policy
 
 
+def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict with every parameter whole, also under DeepSpeed ZeRO-3.
+
+    ZeRO-3 leaves each process a shard of every parameter (the state dict holds empty placeholders); the
+    parameters are gathered one module at a time (a layer's worth of memory at its peak, on every process,
+    since each runs its own engine) and copied out.
+    """
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    if not any(hasattr(p, "ds_id") for p in model.parameters()):
+        return state
+    from deepspeed.runtime.zero.partition_parameters import GatheredParameters
+
+    for prefix, module in model.named_modules():
+        named = list(module.named_parameters(recurse=False, remove_duplicate=False))
+        if not named:
+            continue
+        with GatheredParameters([p for _, p in named], modifier_rank=None):
+            for name, parameter in named:
+                key = f"{prefix}.{name}" if prefix else name
+                if key in state:
+                    state[key] = parameter.detach().clone()
+    return state
+
+
 def checkpoint_format_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The policy's weights under the names and layout of its saved checkpoint (what vLLM loads)."""
     with torch.no_grad():
-        return revert_weight_conversion(model, {k: v.detach() for k, v in model.state_dict().items()})
+        return revert_weight_conversion(model, full_state_dict(model))
 
 
 def repack_cpu_experts(vllm_model: torch.nn.Module) -> int:

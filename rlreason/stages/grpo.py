@@ -22,6 +22,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Optional
 
 from transformers.trainer_utils import get_last_checkpoint
@@ -29,6 +30,7 @@ from trl import GRPOConfig
 
 from rlreason import tracking
 from rlreason.data.mixer import grpo_dataset, without_long_prompts
+from rlreason.distributed.config import is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.expert_load import ExpertLoad
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
@@ -141,7 +143,8 @@ def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, 
         learning_rate=g.learning_rate,
         lr_scheduler_type=g.lr_scheduler_type,
         warmup_steps=g.warmup_steps,
-        per_device_train_batch_size=g.prompts_per_step * g.num_generations,
+        per_device_train_batch_size=per_process(g.prompts_per_step * g.num_generations,
+                                                            "grpo.prompts_per_step * grpo.num_generations"),
         num_generations=g.num_generations,
         max_completion_length=g.max_completion_length,
         temperature=g.temperature,
@@ -163,6 +166,7 @@ def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, 
         data_seed=cfg.seed,
         dataloader_num_workers=0,
         **precision_args(device),
+        **trainer_args(Path(output_dir).parent),
     )
 
 
@@ -183,6 +187,7 @@ def run(cfg, run) -> StageResult:
     checkpoints = out / "checkpoints"
     tokenizer = load_tokenizer(source)
     model = load_policy(source)
+    prepare_model(model, cfg.distributed.strategy)
     rewards = build_rewards(cfg.reward)
     args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device, model)
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
@@ -209,10 +214,11 @@ def run(cfg, run) -> StageResult:
     interrupt.raise_if_requested("grpo", trainer.state.global_step)
     routing = trainer.expert_load.totals() if trainer.expert_load else None
     model_dir = out / "model"
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(model_dir)
+    trainer.save_model(str(model_dir))  # every process: under ZeRO-3 the weights are gathered from all of them
     reward_keys = ["reward"] + [f"rewards/{r.name}/mean" for r in rewards]
-    tracking.plot_training_curves(trainer.state.log_history, out / "rewards.png", reward_keys, "GRPO rewards")
+    if is_main_process():
+        tokenizer.save_pretrained(model_dir)
+        tracking.plot_training_curves(trainer.state.log_history, out / "rewards.png", reward_keys, "GRPO rewards")
     history = [h for h in trainer.state.log_history if "reward" in h]
     mismatch = [h[MismatchWarning.KEY] for h in trainer.state.log_history if MismatchWarning.KEY in h]
     return StageResult(

@@ -4,6 +4,8 @@ Features:
 - Conversational prompt-completion data mixed from every task (``rlreason/data/mixer.py``): the loss covers
   the assistant's reply only.
 - Precision from the device (fp32 on CPU, bf16 where the GPU supports it); seeded; W&B logging.
+- One process, or several under DeepSpeed ZeRO (``distributed=zero2|zero3``): ``sft.batch_size`` stays the
+  global batch, split over the processes (``rlreason/distributed/``).
 - On an MoE, expert load, load imbalance and router entropy in every log line and in ``summary.json``
   (``rlreason/models/expert_load.py``).
 - Starts from the latest checkpoint of the run (init's, or a previous stage's) and saves a HF folder.
@@ -23,6 +25,7 @@ from trl import SFTConfig, SFTTrainer
 
 from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
+from rlreason.distributed.config import is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.expert_load import ExpertLoad, LogsExpertLoad
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
@@ -89,11 +92,12 @@ def run(cfg, run) -> StageResult:
     out = run.stage_dir("sft")
     tokenizer = load_tokenizer(source)
     model = load_policy(source)
+    prepare_model(model, cfg.distributed.strategy)
     dataset, max_steps, learning_rate = training_data(cfg, run)
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),
         max_steps=max_steps,
-        per_device_train_batch_size=cfg.sft.batch_size,
+        per_device_train_batch_size=per_process(cfg.sft.batch_size, "sft.batch_size"),
         learning_rate=learning_rate,
         lr_scheduler_type=cfg.sft.lr_scheduler_type,
         warmup_steps=cfg.sft.warmup_steps,
@@ -106,6 +110,7 @@ def run(cfg, run) -> StageResult:
         data_seed=cfg.seed,
         dataloader_num_workers=0,
         **precision_args(device),
+        **trainer_args(out),
     )
     checkpoints = out / "checkpoints"
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
@@ -120,9 +125,10 @@ def run(cfg, run) -> StageResult:
     model_dir = out / "model"
     if is_moe(model):  # SFTTrainer switches router logits on for its aux loss; saved that way, generate crashes
         model.config.get_text_config().output_router_logits = False
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(model_dir)
-    tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "mean_token_accuracy"], "SFT")
+    trainer.save_model(str(model_dir))  # every process: under ZeRO-3 the weights are gathered from all of them
+    if is_main_process():
+        tokenizer.save_pretrained(model_dir)
+        tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "mean_token_accuracy"], "SFT")
     return StageResult(
         checkpoint=str(model_dir),
         metrics={"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": resume,

@@ -1,0 +1,150 @@
+"""``conf/distributed/``: how many training processes, and which DeepSpeed ZeRO stage shards them.
+
+- ``single`` (default): one process, no DeepSpeed;
+- ``zero2``: optimizer states and gradients sharded across the processes, parameters replicated;
+- ``zero3``: parameters sharded too (gathered layer by layer for each forward), for models that do not fit
+  one device; checkpoints are gathered into ordinary Hugging Face folders when saved;
+- ``zero3_offload``: ZeRO-3 with optimizer states and parameters held in CPU memory (GPU runs).
+
+On CPU the processes talk over gloo and ``distributed.num_processes`` must be given (there is no device to
+count); on GPU it defaults to one per visible device, over NCCL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+from rlreason.errors import UserError
+
+
+class Strategy(str, Enum):
+    single = "single"
+    zero2 = "zero2"
+    zero3 = "zero3"
+    zero3_offload = "zero3_offload"
+
+
+@dataclass
+class DistributedConfig:
+    """``conf/distributed/``: the strategy, and the processes it runs on."""
+
+    strategy: Strategy = Strategy.single
+    num_processes: Optional[int] = None  # None: one per visible GPU; on CPU set it (e.g. 2)
+    master_port: int = 0  # 0: a free port on 127.0.0.1
+    # A rank waiting this long for the others (a crashed or hung peer) fails instead of waiting for ever.
+    timeout_s: int = 1800
+
+    def __post_init__(self) -> None:
+        if self.num_processes is not None and self.num_processes < 1:
+            raise ValueError(f"distributed.num_processes: got {self.num_processes}; must be >= 1")
+        if self.strategy is Strategy.single and (self.num_processes or 1) > 1:
+            raise ValueError("distributed.num_processes: more than 1 needs a ZeRO strategy; use distributed=zero2 or zero3")
+        if self.timeout_s < 1:
+            raise ValueError(f"distributed.timeout_s: got {self.timeout_s}; must be >= 1")
+
+
+# The stages that train, and so run on every process.
+TRAINING_STAGES = ("sft", "grpo")
+# The key of rank 0's result file that says the stage was stopped by a signal (its number).
+STOP_RESULT = "interrupted"
+
+
+def world_size(cfg, device: str) -> int:
+    """The number of training processes: ``distributed.num_processes``, or one per visible GPU."""
+    d = cfg.distributed
+    if Strategy(d.strategy) is Strategy.single:
+        return 1
+    if d.num_processes is not None:
+        return d.num_processes
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.device_count()
+    raise UserError(f"distributed={Strategy(d.strategy).value} on CPU: set distributed.num_processes (e.g. 2)")
+
+
+def deepspeed_config(strategy: Strategy) -> dict:
+    """The DeepSpeed config of ``strategy``; "auto" values are filled by the Hugging Face trainer from its own
+    arguments (batch size, gradient accumulation and clipping, precision)."""
+    zero: dict = {"stage": 2 if strategy is Strategy.zero2 else 3}
+    if zero["stage"] == 3:
+        zero.update({
+            # One gathered HF folder per save, which vLLM and from_pretrained load (not only ZeRO shards).
+            "stage3_gather_16bit_weights_on_model_save": True,
+            # Prefetching later layers while one computes breaks when TRL's generation forwards run outside
+            # the training step (ds3_gather_for_generation=False): fetch on demand instead.
+            "stage3_prefetch_bucket_size": 0,
+        })
+    if strategy is Strategy.zero3_offload:
+        zero.update({"offload_optimizer": {"device": "cpu", "pin_memory": True}, "offload_param": {"device": "cpu", "pin_memory": True}})
+    return {
+        "train_micro_batch_size_per_gpu": "auto",
+        "train_batch_size": "auto",
+        "gradient_accumulation_steps": "auto",
+        "gradient_clipping": "auto",
+        "zero_optimization": zero,
+        "bf16": {"enabled": "auto"},
+        "fp16": {"enabled": "auto"},
+        "zero_allow_untested_optimizer": True,
+    }
+
+
+def config_dir(stage_dir: Path) -> Path:
+    return stage_dir / "distributed"
+
+
+def write_deepspeed_config(strategy: Strategy, stage_dir: Path) -> Path:
+    path = config_dir(stage_dir) / "deepspeed.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(deepspeed_config(strategy), indent=2) + "\n")
+    return path
+
+
+def in_worker() -> bool:
+    """Whether this process is one rank of a multi-process training stage."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def per_process(total: int, key: str) -> int:
+    """A global batch ``total`` (config key ``key``) split evenly over this stage's processes."""
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if total % processes:
+        raise UserError(f"{key}: {total} does not split evenly over {processes} processes (distributed.num_processes)")
+    return total // processes
+
+
+def trainer_args(stage_dir: Path) -> dict:
+    """What a TRL config needs to train under the stage's DeepSpeed config; nothing in a single process."""
+    if not in_worker():
+        return {}
+    return {"deepspeed": str(config_dir(stage_dir) / "deepspeed.json"), "accelerator_config": {"use_configured_state": True}}
+
+
+def is_main_process() -> bool:
+    """Rank 0, or the only process: the one that writes files other than the trainer's own."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def moe_block_classes(model) -> list[type]:
+    """The sparse-MoE block class of each family in ``model``: the modules that hold a router."""
+    from rlreason.models.expert_load import routers
+
+    found = {id(r) for r in routers(model)}
+    return list({type(m): None for m in model.modules() if any(id(c) in found for c in m.children())})
+
+
+def prepare_model(model, strategy) -> None:
+    """Under ZeRO-3, make each sparse-MoE block one unit that DeepSpeed gathers whole (``set_z3_leaf_modules``):
+    otherwise ranks whose tokens pick different experts fetch different parameters and wait on each other."""
+    if not in_worker() or Strategy(strategy) not in (Strategy.zero3, Strategy.zero3_offload):
+        return
+    classes = moe_block_classes(model)
+    if classes:
+        from deepspeed.utils import set_z3_leaf_modules
+
+        set_z3_leaf_modules(model, classes)
