@@ -1,0 +1,141 @@
+"""Training stages on 2 CPU processes under DeepSpeed ZeRO-2 and ZeRO-3 (gloo), through the ``rlreason``
+command: the same losses as one process with the same global batch, GRPO with vLLM rollouts synced from
+ZeRO-3 shards, a gathered checkpoint that vLLM loads, and a stop signal that the re-run resumes from."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+pytestmark = pytest.mark.integration
+
+TINY = [
+    "logger=none", "model.tiny_moe.tokenizer_corpus_size=200",
+    "sft.max_steps=4", "sft.batch_size=8", "sft.logging_steps=1", "sft.save_steps=4",
+    "data.reasoning.sft_size=64", "data.tool_calling.sft_size=16", "data.safety.sft_size=16",
+    "grpo.prompts_per_step=2", "grpo.num_generations=4", "grpo.max_completion_length=16", "grpo.logging_steps=1",
+    "data.reasoning.grpo_size=32",
+]
+TWO = ["distributed.num_processes=2"]
+
+
+def rlreason(run_dir: Path, *overrides: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rlreason", f"run_dir={run_dir}", *TINY, *overrides],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "WANDB_MODE": "offline"},
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 900) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    return output
+
+
+def completed(run_dir: Path, *overrides: str) -> dict:
+    process = rlreason(run_dir, *overrides)
+    output = finish(process)
+    assert process.returncode == 0, output[-5000:]
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def sft_losses(run_dir: Path) -> list[float]:
+    state = json.loads((run_dir / "sft" / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    return [line["loss"] for line in state["log_history"] if "loss" in line]
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("single")
+    completed(run_dir, "pipeline.stages=[init,sft]")
+    return run_dir
+
+
+@pytest.mark.parametrize("strategy", ["zero2", "zero3"])
+def test_sft_on_two_processes_matches_one_process_with_the_same_global_batch(single, tmp_path, strategy):
+    summary = completed(tmp_path, "pipeline.stages=[init,sft]", f"distributed={strategy}", *TWO)
+    assert sft_losses(tmp_path) == pytest.approx(sft_losses(single), rel=1e-4)
+    written = json.loads((tmp_path / "sft" / "distributed" / "deepspeed.json").read_text())
+    assert written["zero_optimization"]["stage"] == {"zero2": 2, "zero3": 3}[strategy]
+    assert "--nproc_per_node=2" in (tmp_path / "sft" / "distributed" / "launch.sh").read_text()
+    # every process routed its half of the batch; the summary adds them up to the single process's count
+    one = json.loads((single / "summary.json").read_text())["stages"]["sft"]["metrics"]["moe"]
+    assert summary["stages"]["sft"]["metrics"]["moe"]["routed_tokens"] == one["routed_tokens"]
+    # the saved folder is an ordinary checkpoint with the weights a single process trains
+    from transformers import AutoModelForCausalLM
+
+    ours = AutoModelForCausalLM.from_pretrained(tmp_path / "sft" / "model").state_dict()
+    theirs = AutoModelForCausalLM.from_pretrained(single / "sft" / "model").state_dict()
+    assert ours.keys() == theirs.keys()
+    assert max((ours[k] - theirs[k]).abs().max().item() for k in ours) < 1e-4
+
+
+def test_grpo_under_zero3_samples_from_the_synced_policy_and_saves_what_vllm_loads(tmp_path):
+    pytest.importorskip("vllm")
+    summary = completed(tmp_path, "pipeline.stages=[init,sft,grpo]", "distributed=zero3", *TWO, "grpo.max_steps=2")
+    grpo = summary["stages"]["grpo"]["metrics"]
+    assert grpo["rollout_engine"] == "vllm" and grpo["steps"] == 2
+    assert grpo["max_logp_difference"] < 1e-3  # vLLM sampled from the weights gathered from both shards
+    from rlreason.rollout.config import RolloutConfig
+    from rlreason.rollout.generation import HFGenerator, VLLMGenerator
+
+    prompts = [[{"role": "user", "content": f"Mia has {n} pens. Mia buys 2 more. How many pens now?"}] for n in range(3, 9)]
+    hf, vllm = HFGenerator("cpu", batch_size=8), VLLMGenerator("cpu", seed=0, rollout=OmegaConf.structured(RolloutConfig))
+    checkpoint = str(tmp_path / "grpo" / "model")
+    hf.load(checkpoint)
+    vllm.load(checkpoint)
+    try:
+        assert vllm.generate_ids(prompts, max_new_tokens=12)[1] == hf.generate_ids(prompts, max_new_tokens=12)[1]
+    finally:
+        vllm.close()
+
+
+def test_a_stopped_zero3_grpo_resumes_from_its_checkpoint(tmp_path):
+    overrides = ["pipeline.stages=[init,sft,grpo]", "distributed=zero3", *TWO, "rollout=hf", "grpo.max_steps=6",
+                 "grpo.save_steps=2"]
+    process = rlreason(tmp_path, *overrides)
+    checkpoint = tmp_path / "grpo" / "checkpoints" / "checkpoint-2"
+    deadline = time.time() + 600
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert checkpoint.exists(), finish(process)[-5000:]
+    process.send_signal(signal.SIGTERM)  # to the rlreason process only, as a scheduler would
+    output = finish(process)
+    assert process.returncode == 143, output[-5000:]
+    assert "stopping the 2 processes of grpo after their current step" in output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stages"]["grpo"]["status"] == "interrupted"
+    assert "grpo stopped by SIGTERM at step" in summary["stages"]["grpo"]["metrics"]["error"]
+    saved = max(int(p.name.split("-")[1]) for p in (tmp_path / "grpo" / "checkpoints").glob("checkpoint-*"))
+    assert 2 <= saved < 6
+
+    summary = completed(tmp_path, *overrides)
+    grpo = summary["stages"]["grpo"]
+    assert grpo["status"] == "completed" and grpo["metrics"]["steps"] == 6
+    assert grpo["metrics"]["resumed_from"].endswith(f"checkpoint-{saved}")
+    assert summary["stages"]["sft"]["attempt"] == 1  # not trained again
+
+
+def test_zero3_makes_each_sparse_moe_block_one_gathered_unit(monkeypatch):
+    from deepspeed.utils import z3_leaf_module
+    from transformers import AutoModelForCausalLM, Qwen3MoeConfig
+
+    from rlreason.distributed.config import moe_block_classes, prepare_model
+
+    config = Qwen3MoeConfig(vocab_size=64, hidden_size=32, intermediate_size=32, moe_intermediate_size=16, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2)
+    model = AutoModelForCausalLM.from_config(config)
+    assert [c.__name__ for c in moe_block_classes(model)] == ["Qwen3MoeSparseMoeBlock"]
+    prepare_model(model, "zero3")  # one process: nothing to do
+    assert not any(z3_leaf_module(m) for m in model.modules())
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torch.distributed.run sets for each rank
+    prepare_model(model, "zero2")  # ZeRO-2 does not shard parameters
+    assert not any(z3_leaf_module(m) for m in model.modules())
+    prepare_model(model, "zero3")
+    leaves = [m for m in model.modules() if z3_leaf_module(m)]
+    assert len(leaves) == 2 and all(type(m).__name__ == "Qwen3MoeSparseMoeBlock" for m in leaves)
