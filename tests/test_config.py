@@ -39,12 +39,13 @@ def _leaves(node, prefix=""):
 def test_a_yaml_option_sets_only_what_it_changes(option):
     group = option.parent.name
     values = yaml.safe_load(option.read_text()) or {}
-    package_global = option.read_text().startswith("# @package _global_")
+    header = option.read_text().splitlines()[0]
+    package = header.removeprefix("# @package ").strip() if header.startswith("# @package") else group
     defaults = OmegaConf.structured(RLReasonConfig)
     # An option built on another of its group (a checkpoint preset on model=pretrained) changes that one's values.
     bases = [yaml.safe_load((option.parent / f"{b}.yaml").read_text()) for b in values.get("defaults", []) if isinstance(b, str) and b != "_self_"]
     for key, value in _leaves(values):
-        path = key if package_global else f"{group}.{key}"
+        path = key if package == "_global_" else f"{package}.{key}"
         default = OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(defaults, path)}))["v"]
         for base in bases:
             default = OmegaConf.select(OmegaConf.create(base), path, default=default)
@@ -74,3 +75,21 @@ def test_a_checkpoint_preset_is_the_pretrained_recipe_plus_its_own_changes(prese
     changed = {key for key, _ in _leaves(OmegaConf.to_container(pretrained))
                if key != "run_dir" and OmegaConf.select(cfg, key) != OmegaConf.select(pretrained, key)}
     assert changed == {key for key, _ in _leaves(own)}
+
+
+@pytest.mark.parametrize("algo, expected", [
+    ("grpo", {"loss_type": "grpo", "beta": 0.04}),
+    ("dr_grpo", {"loss_type": "dr_grpo", "scale_rewards": "none"}),
+    ("dapo", {"loss_type": "dapo", "epsilon_high": 0.28, "mask_truncated_completions": True}),
+    ("gspo", {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4}),
+])
+def test_an_algo_preset_reaches_trls_config(algo, expected):
+    from transformers import AutoModelForCausalLM, Qwen3MoeConfig
+
+    from rlreason.stages.grpo import grpo_config
+
+    cfg = validate(CONFIG_MODULE, [f"algo={algo}"])
+    model = AutoModelForCausalLM.from_config(Qwen3MoeConfig(vocab_size=64, hidden_size=32, intermediate_size=32,
+                                                            num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2))
+    args = grpo_config(cfg, "out", [1.0], "cpu", model)
+    assert {key: getattr(args, key) for key in expected} == expected

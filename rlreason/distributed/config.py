@@ -132,7 +132,7 @@ def is_main_process() -> bool:
 
 def moe_block_classes(model) -> list[type]:
     """The sparse-MoE block class of each family in ``model``: the modules that hold a router."""
-    from rlreason.models.expert_load import routers
+    from rlreason.models.routing import routers
 
     found = {id(r) for r in routers(model)}
     return list({type(m): None for m in model.modules() if any(id(c) in found for c in m.children())})

@@ -8,8 +8,8 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
-from rlreason.models.expert_load import LogsExpertLoad
 from rlreason.models.loading import ResumeConvertedWeights
+from rlreason.models.routing import LogsExpertLoad
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
     """``GRPOTrainer`` whose vLLM generation on CPU is rlreason's (``cpu_engine``: a ``VLLMGeneration``
     subclass from :mod:`rlreason.rollout.colocate` or :mod:`rlreason.rollout.server`, and its extra arguments),
     whose resume restores an MoE's experts (:class:`~rlreason.models.loading.ResumeConvertedWeights`), and whose
-    log lines carry an MoE's expert load (:class:`~rlreason.models.expert_load.LogsExpertLoad`).
+    log lines carry an MoE's expert load (:class:`~rlreason.models.routing.LogsExpertLoad`).
 
     TRL builds its engine inside ``__init__`` with no hook to choose another, so on CPU the trainer is built
     with vLLM off (TRL then starts no engine) and the CPU engine is attached afterwards with the arguments

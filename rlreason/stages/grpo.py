@@ -4,8 +4,9 @@ Features:
 - Every loss TRL implements (``grpo.loss_type``: grpo, dr_grpo, dapo, bnpo, cispo, sapo, luspo, vespo) and
   GSPO through ``grpo.importance_sampling_level=sequence``; clipping ``epsilon``/``epsilon_high``; KL ``beta``.
 - Rewards from the registry (``reward.functions``), weighted; TRL logs each one and ``sampling/*`` metrics.
-- The MoE router load-balancing loss, weighted by ``grpo.router_aux_loss_coef`` (0 disables it); expert load,
-  load imbalance and router entropy in every log line and in ``summary.json`` (``rlreason/models/expert_load.py``).
+- The MoE router load-balancing loss, weighted by ``grpo.router_aux_loss_coef`` (0 disables it), or frozen
+  routers (``grpo.freeze_router``); expert load,
+  load imbalance and router entropy in every log line and in ``summary.json`` (``rlreason/models/routing.py``).
 - Checkpoints every ``grpo.save_steps``; Ctrl-C, SIGTERM or SIGUSR1 saves one before stopping; a re-run resumes
   from the last.
 - Rollouts from vLLM colocated with the trainer (``rollout=vllm_colocate``, the default where vLLM is
@@ -32,8 +33,8 @@ from rlreason import tracking
 from rlreason.data.mixer import grpo_dataset, without_long_prompts
 from rlreason.distributed.config import is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
-from rlreason.models.expert_load import ExpertLoad
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
+from rlreason.models.routing import ExpertLoad, freeze_routers
 from rlreason.preflight import context_limit
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
@@ -89,6 +90,8 @@ class GRPOStageConfig:
     scale_rewards: str = "group"
     num_iterations: int = 1
     router_aux_loss_coef: float = 0.001  # MoE load-balancing loss weight; 0 disables it
+    freeze_router: bool = False  # MoE: train the experts and the rest, keep every router as it is
+    mask_truncated_completions: bool = False  # leave completions cut at max_completion_length out of the loss (DAPO)
     logging_steps: int = 10
     save_steps: int = 25
     save_total_limit: int = 2
@@ -155,6 +158,7 @@ def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, 
         importance_sampling_level=g.importance_sampling_level.value,
         scale_rewards=g.scale_rewards,
         num_iterations=g.num_iterations,
+        mask_truncated_completions=g.mask_truncated_completions,
         router_aux_loss_coef=router_aux_loss_coef(cfg, model),
         reward_weights=reward_weights,
         logging_steps=g.logging_steps,
@@ -187,6 +191,9 @@ def run(cfg, run) -> StageResult:
     checkpoints = out / "checkpoints"
     tokenizer = load_tokenizer(source)
     model = load_policy(source)
+    if cfg.grpo.freeze_router:
+        frozen = freeze_routers(model) if is_moe(model) else 0
+        logger.info("grpo.freeze_router: %d routers frozen%s", frozen, "" if frozen else f" ({type(model).__name__} has none)")
     prepare_model(model, cfg.distributed.strategy)
     rewards = build_rewards(cfg.reward)
     args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device, model)

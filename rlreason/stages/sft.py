@@ -7,7 +7,7 @@ Features:
 - One process, or several under DeepSpeed ZeRO (``distributed=zero2|zero3``): ``sft.batch_size`` stays the
   global batch, split over the processes (``rlreason/distributed/``).
 - On an MoE, expert load, load imbalance and router entropy in every log line and in ``summary.json``
-  (``rlreason/models/expert_load.py``).
+  (``rlreason/models/routing.py``).
 - Starts from the latest checkpoint of the run (init's, or a previous stage's) and saves a HF folder.
 - Checkpoints every ``sft.save_steps`` (0: only when stopped); Ctrl-C, SIGTERM or SIGUSR1 saves one before
   stopping, and a re-run resumes from the last.
@@ -27,8 +27,8 @@ from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
 from rlreason.distributed.config import is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
-from rlreason.models.expert_load import ExpertLoad, LogsExpertLoad
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
+from rlreason.models.routing import ExpertLoad, LogsExpertLoad
 from rlreason.runtime import precision_args, resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
 

@@ -57,3 +57,17 @@ def test_loss_variants_train_the_policy(initial_checkpoint, tmp_path, varying_re
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert any("experts" in k for k in changed) and any("self_attn" in k for k in changed)
     assert (tmp_path / "grpo" / "rewards.png").exists()
+
+
+def test_a_frozen_router_stays_while_the_experts_train(initial_checkpoint, tmp_path, varying_reward):
+    reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
+    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, "grpo.freeze_router=true", reward])
+    source = str(initial_checkpoint / "init" / "model")
+    run = Run(tmp_path)
+    run.record("init", "completed", 0.0, StageResult(checkpoint=source))
+    result = grpo.run(cfg, run)
+    before = AutoModelForCausalLM.from_pretrained(source).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(result.checkpoint).state_dict()
+    routers = [k for k in before if k.endswith("mlp.gate.weight")]
+    assert routers and all(torch.equal(before[k], after[k]) for k in routers)
+    assert any("experts" in k and not torch.equal(before[k], after[k]) for k in before)

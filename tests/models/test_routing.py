@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3MoeConfig
 
 from rlreason.cli import CONFIG_MODULE
-from rlreason.models.expert_load import ExpertLoad, routers
+from rlreason.models.routing import ExpertLoad, routers
 from rlreason.stages import sft
 from rlreason.validation import validate
 

@@ -1,4 +1,5 @@
-"""How an MoE policy routes its tokens while it trains: expert load, load imbalance and router entropy.
+"""An MoE policy's routers: how they route tokens while it trains (expert load, load imbalance, router
+entropy), and keeping them fixed (``grpo.freeze_router``).
 
 Fine-tuning moves the routers as well as the experts, and an MoE whose tokens collapse onto a few experts
 trains (and serves) badly long before the loss shows it. :class:`ExpertLoad` watches every router of the
@@ -38,6 +39,18 @@ def num_experts(config) -> int:
         if getattr(text, key, None):
             return getattr(text, key)
     raise ValueError(f"{type(config).__name__}: no expert count (num_experts / n_routed_experts / num_local_experts)")
+
+
+def freeze_routers(model) -> int:
+    """Stop training every router (``grpo.freeze_router``); returns how many were frozen.
+
+    RL on an MoE moves the routers as well as the experts, and a router that drifts sends tokens to experts
+    other than the ones vLLM's engine (synced a step earlier) chose; freezing them keeps the routing the
+    pretrained model learned while the experts adapt."""
+    found = routers(model)
+    for router in found:
+        router.requires_grad_(False)
+    return len(found)
 
 
 class _Window:
