@@ -26,6 +26,22 @@ def precision_args(device: str) -> dict:
     return {"bf16": False, "fp16": False, "use_cpu": True}
 
 
+def peak_memory_mib(device: str) -> float:
+    """This process's peak memory so far: allocated GPU memory on CUDA, resident memory (RSS) on CPU."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def seconds_per_step(train_output, resumed_from: str | None) -> float | None:
+    """Wall time per optimizer step of this attempt (a resumed one trains from its checkpoint's step)."""
+    start = int(resumed_from.rsplit("-", 1)[1]) if resumed_from else 0
+    steps = train_output.global_step - start
+    return train_output.metrics["train_runtime"] / steps if steps > 0 else None
+
+
 def seed_everything(seed: int) -> None:
     set_seed(seed, deterministic=False)
 

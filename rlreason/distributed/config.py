@@ -125,6 +125,17 @@ def trainer_args(stage_dir: Path) -> dict:
     return {"deepspeed": str(config_dir(stage_dir) / "deepspeed.json"), "accelerator_config": {"use_configured_state": True}}
 
 
+def from_every_process(value) -> list:
+    """``value`` of every training process, in rank order (``[value]`` in a single process); a collective."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return [value]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def is_main_process() -> bool:
     """Rank 0, or the only process: the one that writes files other than the trainer's own."""
     return int(os.environ.get("RANK", "0")) == 0

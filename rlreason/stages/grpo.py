@@ -31,7 +31,7 @@ from trl import GRPOConfig
 
 from rlreason import tracking
 from rlreason.data.mixer import grpo_dataset, without_long_prompts
-from rlreason.distributed.config import is_main_process, per_process, prepare_model, trainer_args
+from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
 from rlreason.models.routing import ExpertLoad, freeze_routers
@@ -41,7 +41,7 @@ from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.engine import uses_vllm
 from rlreason.rollout.server import CPUServerGeneration, managed_server
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
-from rlreason.runtime import precision_args, resolve_device, seed_everything
+from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.stages.contract import StageResult
 
 logger = logging.getLogger(__name__)
@@ -220,6 +220,7 @@ def run(cfg, run) -> StageResult:
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("grpo", trainer.state.global_step)
     routing = trainer.expert_load.totals() if trainer.expert_load else None
+    memory = from_every_process(round(peak_memory_mib(device), 1))
     model_dir = out / "model"
     trainer.save_model(str(model_dir))  # every process: under ZeRO-3 the weights are gathered from all of them
     reward_keys = ["reward"] + [f"rewards/{r.name}/mean" for r in rewards]
@@ -238,6 +239,8 @@ def run(cfg, run) -> StageResult:
             "rollout_engine": "vllm" if args.use_vllm else "hf",
             # the worst |log p_vLLM - log p_policy| of a sampled token: ~1e-5 when the weight sync is right
             "max_logp_difference": max(mismatch) if mismatch else None,
+            "seconds_per_step": seconds_per_step(result, resume),
+            "peak_memory_mib": memory,  # per training process, in rank order
             **({"moe": routing} if routing else {}),
         },
     )

@@ -25,11 +25,11 @@ from trl import SFTConfig, SFTTrainer
 
 from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
-from rlreason.distributed.config import is_main_process, per_process, prepare_model, trainer_args
+from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
 from rlreason.models.routing import ExpertLoad, LogsExpertLoad
-from rlreason.runtime import precision_args, resolve_device, seed_everything
+from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.stages.contract import StageResult
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
@@ -122,6 +122,7 @@ def run(cfg, run) -> StageResult:
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("sft", trainer.state.global_step)
     routing = trainer.expert_load.totals() if trainer.expert_load else None
+    memory = from_every_process(round(peak_memory_mib(device), 1))
     model_dir = out / "model"
     if is_moe(model):  # SFTTrainer switches router logits on for its aux loss; saved that way, generate crashes
         model.config.get_text_config().output_router_logits = False
@@ -132,5 +133,7 @@ def run(cfg, run) -> StageResult:
     return StageResult(
         checkpoint=str(model_dir),
         metrics={"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": resume,
+                 "seconds_per_step": seconds_per_step(result, resume),
+                 "peak_memory_mib": memory,  # per training process, in rank order
                  **({"moe": routing} if routing else {})},
     )
