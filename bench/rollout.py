@@ -109,7 +109,7 @@ def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: st
     tokenizer = load_tokenizer(checkpoint)
     model = load_policy(checkpoint)
     rewards = build_rewards(cfg.reward)
-    args = grpo.grpo_config(cfg, f"{run_dir}/{engine}", [r.weight for r in rewards], "cpu", model)
+    args = grpo.grpo_config(cfg, f"{run_dir}/{engine}", [r.weight for r in rewards], "cpu", model.config)
     args.save_strategy = "no"
 
     class Timed(RolloutGRPOTrainer):

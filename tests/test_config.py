@@ -91,5 +91,5 @@ def test_an_algo_preset_reaches_trls_config(algo, expected):
     cfg = validate(CONFIG_MODULE, [f"algo={algo}"])
     model = AutoModelForCausalLM.from_config(Qwen3MoeConfig(vocab_size=64, hidden_size=32, intermediate_size=32,
                                                             num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2))
-    args = grpo_config(cfg, "out", [1.0], "cpu", model)
+    args = grpo_config(cfg, "out", [1.0], "cpu", model.config)
     assert {key: getattr(args, key) for key in expected} == expected

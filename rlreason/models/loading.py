@@ -49,9 +49,9 @@ def load_tokenizer(path: str, padding_side: str | None = None):
 
 
 def is_moe(model) -> bool:
-    """Whether the model routes tokens to experts: its config declares router logits (TRL's own test, which
-    decides whether it adds the load-balancing loss)."""
-    return hasattr(model.config.get_text_config(), "output_router_logits")
+    """Whether the model (or a model of this config) routes tokens to experts: its config declares router
+    logits (TRL's own test, which decides whether it adds the load-balancing loss)."""
+    return hasattr(getattr(model, "config", model).get_text_config(), "output_router_logits")
 
 
 def load_policy(path: str):

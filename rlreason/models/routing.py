@@ -41,6 +41,13 @@ def num_experts(config) -> int:
     raise ValueError(f"{type(config).__name__}: no expert count (num_experts / n_routed_experts / num_local_experts)")
 
 
+def has_trl_load_balancing(model) -> bool:
+    """Whether TRL's MoE load-balancing loss runs on ``model`` (or a model of this config): it reads
+    ``config.num_experts``, which DeepSeek-V3 calls ``n_routed_experts`` (that family balances its experts
+    with a routing bias instead)."""
+    return getattr(getattr(model, "config", model).get_text_config(), "num_experts", None) is not None
+
+
 def freeze_routers(model) -> int:
     """Stop training every router (``grpo.freeze_router``); returns how many were frozen.
 

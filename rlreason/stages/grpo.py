@@ -26,6 +26,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
+from transformers import AutoConfig
 from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig
 
@@ -34,7 +35,7 @@ from rlreason.data.mixer import grpo_dataset, without_long_prompts
 from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
-from rlreason.models.routing import ExpertLoad, freeze_routers
+from rlreason.models.routing import ExpertLoad, freeze_routers, has_trl_load_balancing
 from rlreason.preflight import context_limit
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
@@ -123,19 +124,28 @@ def importance_sampling_correction(cfg, device: str) -> bool:
     return device != "cpu"
 
 
-def router_aux_loss_coef(cfg, model) -> float:
-    """``grpo.router_aux_loss_coef`` for an MoE policy; 0 for a dense one, which has no router to balance."""
-    if is_moe(model):
-        return cfg.grpo.router_aux_loss_coef
-    if cfg.grpo.router_aux_loss_coef:
-        logger.info("%s has no experts: grpo.router_aux_loss_coef (MoE load balancing) does not apply", type(model).__name__)
-    return 0.0
+def router_aux_loss_coef(cfg, config) -> float:
+    """``grpo.router_aux_loss_coef`` for an MoE policy; 0 for a dense one, which has no router to balance, and
+    for a family whose config does not name ``num_experts``, which TRL's loss reads (DeepSeek-V3 calls them
+    ``n_routed_experts`` and balances them with a routing bias, not an auxiliary loss)."""
+    coef = cfg.grpo.router_aux_loss_coef
+    if not is_moe(config):
+        if coef:
+            logger.info("%s has no experts: grpo.router_aux_loss_coef (MoE load balancing) does not apply", type(config).__name__)
+        return 0.0
+    if coef and not has_trl_load_balancing(config):
+        logger.info("%s has no config.num_experts for TRL's load-balancing loss (its experts are balanced by a "
+                    "routing bias): grpo.router_aux_loss_coef does not apply", type(config).__name__)
+        return 0.0
+    return coef
 
 
-def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, model) -> GRPOConfig:
+def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, config) -> GRPOConfig:
+    """TRL's config for the policy of ``config`` (its transformers config). Built before the policy is loaded:
+    under ZeRO-3 it makes ``from_pretrained`` create every parameter already sharded."""
     g = cfg.grpo
     return GRPOConfig(
-        use_vllm=uses_vllm(cfg.rollout.engine, "rollout.engine", device=device, config=model.config),
+        use_vllm=uses_vllm(cfg.rollout.engine, "rollout.engine", device=device, config=config),
         vllm_mode=cfg.rollout.mode.value,
         vllm_server_timeout=cfg.rollout.server.timeout,
         vllm_max_model_length=cfg.rollout.max_model_length,
@@ -159,7 +169,7 @@ def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, 
         scale_rewards=g.scale_rewards,
         num_iterations=g.num_iterations,
         mask_truncated_completions=g.mask_truncated_completions,
-        router_aux_loss_coef=router_aux_loss_coef(cfg, model),
+        router_aux_loss_coef=router_aux_loss_coef(cfg, config),
         reward_weights=reward_weights,
         logging_steps=g.logging_steps,
         save_strategy="steps",
@@ -190,13 +200,13 @@ def run(cfg, run) -> StageResult:
     out = run.stage_dir("grpo")
     checkpoints = out / "checkpoints"
     tokenizer = load_tokenizer(source)
-    model = load_policy(source)
+    rewards = build_rewards(cfg.reward)
+    args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device, AutoConfig.from_pretrained(source))
+    model = load_policy(source)  # after the config: under ZeRO-3 each process loads its shards only
     if cfg.grpo.freeze_router:
         frozen = freeze_routers(model) if is_moe(model) else 0
         logger.info("grpo.freeze_router: %d routers frozen%s", frozen, "" if frozen else f" ({type(model).__name__} has none)")
     prepare_model(model, cfg.distributed.strategy)
-    rewards = build_rewards(cfg.reward)
-    args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device, model)
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     train_dataset = grpo_dataset(cfg.data, cfg.seed, tokenizer)
     if cfg.data.drop_long_prompts:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from transformers import AutoConfig
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
@@ -28,7 +29,7 @@ from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
 from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
-from rlreason.models.routing import ExpertLoad, LogsExpertLoad
+from rlreason.models.routing import ExpertLoad, LogsExpertLoad, has_trl_load_balancing
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.stages.contract import StageResult
 
@@ -91,8 +92,7 @@ def run(cfg, run) -> StageResult:
     source = run.latest_checkpoint()
     out = run.stage_dir("sft")
     tokenizer = load_tokenizer(source)
-    model = load_policy(source)
-    prepare_model(model, cfg.distributed.strategy)
+    config = AutoConfig.from_pretrained(source)
     dataset, max_steps, learning_rate = training_data(cfg, run)
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),
@@ -111,7 +111,11 @@ def run(cfg, run) -> StageResult:
         dataloader_num_workers=0,
         **precision_args(device),
         **trainer_args(out),
+        # the architecture's own load-balancing weight (TRL's default), or none where TRL's loss cannot run
+        router_aux_loss_coef=None if not is_moe(config) or has_trl_load_balancing(config) else 0.0,
     )
+    model = load_policy(source)  # after the config: under ZeRO-3 each process loads its shards only
+    prepare_model(model, cfg.distributed.strategy)
     checkpoints = out / "checkpoints"
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     with tracking.stage_run(cfg, run, "sft"), SaveOnInterrupt() as interrupt:

@@ -139,3 +139,22 @@ def test_zero3_makes_each_sparse_moe_block_one_gathered_unit(monkeypatch):
     prepare_model(model, "zero3")
     leaves = [m for m in model.modules() if z3_leaf_module(m)]
     assert len(leaves) == 2 and all(type(m).__name__ == "Qwen3MoeSparseMoeBlock" for m in leaves)
+
+
+def test_a_latent_attention_moe_with_shared_experts_trains_under_zero3(tmp_path):
+    """DeepSeek-V3's layout (multi-head latent attention, a shared expert, sigmoid routing): SFT and GRPO on 2
+    ZeRO-3 processes; vLLM's CPU build serves latent attention in half precision only, so GRPO samples with HF
+    generate and says why."""
+    process = rlreason(tmp_path, "pipeline.stages=[init,sft,grpo]", "model.tiny_moe.family=deepseek_v3", "distributed=zero3",
+                       *TWO, "grpo.max_steps=2")
+    output = finish(process)
+    assert process.returncode == 0, output[-5000:]
+    assert "multi-head latent attention runs in bf16/fp16 only on vLLM's CPU build" in output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    sft, grpo = summary["stages"]["sft"]["metrics"], summary["stages"]["grpo"]["metrics"]
+    assert grpo["rollout_engine"] == "hf" and grpo["steps"] == 2
+    assert len(sft["moe"]["expert_load"]) == len(grpo["moe"]["expert_load"]) == 2  # both layers routed
+    from transformers import AutoModelForCausalLM
+
+    trained = AutoModelForCausalLM.from_pretrained(tmp_path / "grpo" / "model")
+    assert type(trained.config).__name__ == "DeepseekV3Config" and trained.config.kv_lora_rank

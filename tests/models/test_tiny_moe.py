@@ -1,6 +1,9 @@
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from rlreason.models.loading import is_moe
+from rlreason.models.routing import num_experts, routers
 from rlreason.models.tiny_moe import TinyMoEConfig, build_tiny_moe
 from rlreason.models.tokenizer import train_tokenizer
 
@@ -26,3 +29,21 @@ def test_round_trips_through_from_pretrained_and_generates(tmp_path):
     assert torch.allclose(model(ids).logits, loaded(ids).logits)
     out = loaded.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False)
     assert out.shape[1] > ids.shape[1]
+
+
+@pytest.mark.parametrize("family, config_class, attention", [
+    ("qwen3_moe", "Qwen3MoeConfig", "gqa"),
+    ("mixtral", "MixtralConfig", "gqa"),
+    ("olmoe", "OlmoeConfig", "gqa"),
+    ("deepseek_v3", "DeepseekV3Config", "mla"),
+])
+def test_each_family_is_an_moe_of_the_same_shape_with_its_own_layout(family, config_class, attention):
+    cfg = TinyMoEConfig(family=family)
+    model = build_tiny_moe(cfg, TOKENIZER, seed=0)
+    assert type(model.config).__name__ == config_class and is_moe(model)
+    assert len(routers(model)) == cfg.num_hidden_layers and num_experts(model.config) == cfg.num_experts
+    assert bool(getattr(model.config, "kv_lora_rank", None)) == (attention == "mla")
+    ids = torch.tensor([TOKENIZER("Mia has 7 pens.").input_ids])
+    loss = model(ids, labels=ids).loss
+    loss.backward()  # every family trains: routers and experts get gradients
+    assert all(r.weight.grad is not None for r in routers(model))

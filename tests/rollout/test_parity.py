@@ -69,7 +69,7 @@ def grpo_trainer(cfg, run, run_dir, reward) -> RolloutGRPOTrainer:
     source = run.latest_checkpoint()
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source)
-    args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu", model)
+    args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu", model.config)
     trainer = RolloutGRPOTrainer(
         model=model,
         reward_funcs=[reward],

@@ -52,7 +52,7 @@ def test_mismatch_is_logged_every_step_with_or_without_the_correction(tmp_path, 
     source = run.latest_checkpoint()
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source)
-    args = grpo.grpo_config(cfg, str(tmp_path / "grpo"), [1.0], "cpu", model)
+    args = grpo.grpo_config(cfg, str(tmp_path / "grpo"), [1.0], "cpu", model.config)
     assert args.vllm_importance_sampling_correction is correction
     CountingTrainer.forwards = 0
     trainer = CountingTrainer(

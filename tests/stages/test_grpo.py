@@ -44,7 +44,7 @@ def test_loss_variants_train_the_policy(initial_checkpoint, tmp_path, varying_re
     reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
     cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, *overrides, reward])
     source = str(initial_checkpoint / "init" / "model")
-    args = grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(source))
+    args = grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(source).config)
     assert (args.loss_type, args.importance_sampling_level) == (loss_type, level)
     assert args.router_aux_loss_coef == cfg.grpo.router_aux_loss_coef  # the tiny policy is an MoE
     run = Run(tmp_path)

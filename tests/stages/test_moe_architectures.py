@@ -89,7 +89,7 @@ def test_grpo_trains_the_experts_of_each_family(tokenizer_dir, tmp_path, varying
     assert is_moe(load_policy(str(source)))
     reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
     cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, reward])
-    assert grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(str(source))).router_aux_loss_coef == 0.001
+    assert grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(str(source)).config).router_aux_loss_coef == 0.001
     run = Run(tmp_path)
     run.record("init", "completed", 0.0, StageResult(checkpoint=str(source)))
     result = grpo.run(cfg, run)
