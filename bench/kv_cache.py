@@ -5,10 +5,10 @@ caches one compressed latent per token instead of a key and a value per head).
 For each family a small random checkpoint (2 layers, hidden size 512, the tiny tokenizer) is built here and
 loaded into vLLM (CPU, bf16: vLLM's CPU latent-attention kernels take half precision only); the bytes per
 token come from the config (what the attention must keep) and from vLLM's allocated KV cache (its cache
-tensors' bytes over the tokens their blocks hold). Ratios are against Qwen3-MoE's GQA. Ends with one JSON
-line::
+tensors' bytes over the tokens their blocks hold). Ratios are against Qwen3-MoE's GQA (2 KV heads for 8 query
+heads) and OLMoE's full multi-head attention. Ends with one JSON line::
 
-    {"qwen3_moe": {"config_bytes_per_token": ..., "vllm_bytes_per_token": ..., "vs_gqa": ...}, ...}
+    {"qwen3_moe": {"config_bytes_per_token": ..., "vllm_bytes_per_token": ..., "vs_gqa": ..., "vs_mha": ...}, ...}
 
 Usage: python bench/kv_cache.py [--hidden 512]
 """
@@ -117,11 +117,13 @@ def main() -> None:
             if done.returncode != 0:
                 raise SystemExit(f"{family}: {done.stderr[-3000:]}")
             report[family] = json.loads(done.stdout.strip().splitlines()[-1])
-    gqa = report["qwen3_moe"]
+    gqa, mha = report["qwen3_moe"], report["olmoe"]
     for family, figures in report.items():
         figures["vs_gqa"] = round(figures["vllm_bytes_per_token"] / gqa["vllm_bytes_per_token"], 3)
+        figures["vs_mha"] = round(figures["vllm_bytes_per_token"] / mha["vllm_bytes_per_token"], 3)
         print(f"{family:>12}: {figures['config_bytes_per_token']} B/token from the config, "
-              f"{figures['vllm_bytes_per_token']:.0f} B/token allocated by vLLM ({figures['vs_gqa']}x GQA)", flush=True)
+              f"{figures['vllm_bytes_per_token']:.0f} B/token allocated by vLLM ({figures['vs_gqa']}x GQA with "
+              f"{KV_HEADS} KV heads, {figures['vs_mha']}x MHA)", flush=True)
     print(json.dumps(report))
 
 
