@@ -62,9 +62,13 @@ def run_stage(cfg, run, label: str, device: str) -> StageResult:
 
     def forward(signum, frame):
         signals_seen.append(signum)
-        for pid in _worker_pids(pid_dir):
+        pids = _worker_pids(pid_dir)
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
+        if not pids:  # still starting up: nothing to save yet, let the launcher stop them
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signum)
         if len(signals_seen) > 1:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
