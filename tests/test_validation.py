@@ -37,7 +37,7 @@ def test_the_full_pipeline_repeats_sft_and_grpo_around_a_rollout_stage():
         ("grpo.lr=1", "grpo.lr: unknown key; allowed keys here: max_steps, learning_rate"),
         ("grpo.loss_type=ppo", "grpo.loss_type: Invalid value 'ppo', expected one of [grpo, dr_grpo, dapo"),
         ("sft.max_steps=many", "sft.max_steps: Value 'many' of type 'str' could not be converted to Integer"),
-        ("model=gpt5", "model=gpt5: no such option in conf/model/; allowed: pretrained, tiny_moe"),
+        ("model=gpt5", "model=gpt5: no such option in conf/model/; allowed: deepseek_v2_lite, olmoe_1b_7b, pretrained, qwen3_30b_a3b, smollm2, tiny_moe"),
         ("reward.on_error=ignore", "reward.on_error: got 'ignore'; allowed: 'raise', 'none'"),
         ("pipeline.stages=[init,dpo]", "pipeline.stages: unknown stage(s) ['dpo']"),
         ("data.reasoning.ops=[/]", "data.reasoning.ops: unknown or empty ['/']"),
