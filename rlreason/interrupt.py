@@ -92,9 +92,11 @@ class SaveOnInterrupt(TrainerCallback):
         import torch
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        from rlreason.distributed.config import collective_device
+
+        device = collective_device()
+        if device is None:
             return
-        device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
         flag = torch.tensor([self.signum or 0], device=device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         if flag.item() and not self.requested:

@@ -83,10 +83,11 @@ def _take(cfg, run, label: str, stage, step) -> None:
 
 def _execute(cfg, run, label: str, stage):
     """The stage in this process, or a training stage on ``distributed.num_processes`` processes."""
-    if stage_name(label) in TRAINING_STAGES and world_size(cfg, resolve_device(cfg.device)) > 1:
+    device = resolve_device(cfg.device)
+    if stage_name(label) in TRAINING_STAGES and world_size(cfg, device) > 1:
         from rlreason.distributed.launch import run_stage
 
-        return run_stage(cfg, run, label, resolve_device(cfg.device))
+        return run_stage(cfg, run, label, device)
     return stage.run(cfg, run)
 
 

@@ -9,7 +9,9 @@ needs it starts, possibly hours into a run. :func:`check_inputs` (before the fir
   (errors name file and line): the SFT rows, the GRPO rows and the eval suites are built once here;
 * rewards: every ``reward.functions`` spec resolves, and each reward returns a valid value (float or None)
   for a correct and a wrong completion of two GRPO rows;
-* servers: a vLLM server (``rollout.server.url``) or judge endpoint named in the config answers.
+* servers: a vLLM server (``rollout.server.url``) or judge endpoint named in the config answers;
+* processes: with ``distributed=zero*`` the process count is known and every global batch splits evenly
+  over it.
 
 :func:`check_context` runs as soon as the policy's tokenizer exists (right after ``init``): every GRPO prompt
 plus ``grpo.max_completion_length`` must fit the context (the engine's ``rollout.max_model_length`` and the
@@ -26,7 +28,9 @@ from pathlib import Path
 
 import requests
 
+from rlreason.distributed.config import TRAINING_STAGES, check_processes
 from rlreason.errors import MissingInput, UserError, one_line
+from rlreason.runtime import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +140,8 @@ def check_inputs(cfg, stages: list[str]) -> None:
             from rlreason.evals.retention import load_texts
 
             load_texts(cfg.eval.retention)
+    if any(stage in TRAINING_STAGES for stage in stages):
+        check_processes(cfg, resolve_device(cfg.device))
     _check_servers(cfg, stages)
     logger.info("pre-flight: inputs of %s checked in %.1f s", ", ".join(stages) or "no stage", time.perf_counter() - start)
 

@@ -81,6 +81,8 @@ BAD_INPUTS = {
                                  "llama_model: a llama checkpoint, but the model preset is for qwen3_moe"),
     "retention texts missing": (["eval.retention.texts={tmp}/nope.jsonl"], "eval.retention.texts=.*nope.jsonl: no such file"),
     "retention texts without text": (["eval.retention.texts={tmp}/good.jsonl"], "good.jsonl: no 'text' column; found"),
+    "processes unknown on CPU": (["distributed=zero2", "device=cpu"], "distributed=zero2 on CPU: set distributed.num_processes"),
+    "uneven batch split": (["distributed=zero2", "distributed.num_processes=3"], "sft.batch_size: 32 does not split evenly over 3 processes"),
     "eval checkpoint missing": (["eval.checkpoints=[{tmp}/nope]"], r"eval.checkpoints\[0\]=.*nope: no such checkpoint folder"),
     "server not running": (["rollout=vllm_server", "rollout.server.url=http://127.0.0.1:{port}"], "rollout.server.url=.*: nothing answers there"),
 }

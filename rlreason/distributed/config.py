@@ -105,17 +105,47 @@ def write_deepspeed_config(strategy: Strategy, stage_dir: Path) -> Path:
     return path
 
 
+def _processes() -> int:
+    """The processes of this stage, as ``torch.distributed.run`` tells each rank (1 outside a launch)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def in_worker() -> bool:
     """Whether this process is one rank of a multi-process training stage."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return _processes() > 1
 
 
-def per_process(total: int, key: str) -> int:
-    """A global batch ``total`` (config key ``key``) split evenly over this stage's processes."""
-    processes = int(os.environ.get("WORLD_SIZE", "1"))
+# The global batches a training stage splits over its processes: config key -> its value in cfg.
+GLOBAL_BATCHES = {
+    "sft.batch_size": lambda cfg: cfg.sft.batch_size,
+    "grpo.prompts_per_step * grpo.num_generations": lambda cfg: cfg.grpo.prompts_per_step * cfg.grpo.num_generations,
+}
+
+
+def per_process(total: int, key: str, processes: int | None = None) -> int:
+    """A global batch ``total`` (config key ``key``) split evenly over ``processes`` (default: this stage's)."""
+    processes = processes or _processes()
     if total % processes:
         raise UserError(f"{key}: {total} does not split evenly over {processes} processes (distributed.num_processes)")
     return total // processes
+
+
+def check_processes(cfg, device: str) -> None:
+    """Before anything trains: the process count is known and every global batch splits evenly over it."""
+    processes = world_size(cfg, device)
+    for key, total in GLOBAL_BATCHES.items():
+        per_process(total(cfg), key, processes)
+
+
+def collective_device() -> str | None:
+    """Where a collective's tensors live in a multi-process stage (``cuda:<n>`` under NCCL, ``cpu`` under gloo);
+    None in a single process, where there is nothing to reduce."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None
+    return f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
 
 
 def trainer_args(stage_dir: Path) -> dict:

@@ -97,4 +97,4 @@ def _threads(processes: int) -> int:
 
 
 def _worker_pids(pid_dir: Path) -> list[int]:
-    return [int(p.read_text()) for p in pid_dir.glob("*") if p.read_text().strip()]
+    return [int(text) for text in (p.read_text().strip() for p in pid_dir.glob("*")) if text]

@@ -78,9 +78,11 @@ class _Window:
         itself in a single process. A collective: every process calls it at the same point."""
         import torch.distributed as dist
 
-        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        from rlreason.distributed.config import collective_device
+
+        device = collective_device()
+        if device is None:
             return self
-        device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
         layers, experts = self.counts.shape
         packed = torch.cat([self.counts.flatten(), self.entropy, self.tokens]).to(device)
         dist.all_reduce(packed)

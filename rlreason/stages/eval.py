@@ -163,7 +163,7 @@ def run(cfg, run) -> StageResult:
                 with open(out / label / f"{suite}.jsonl", "w", encoding="utf-8") as handle:
                     handle.writelines(json.dumps(record) + "\n" for record in result.records)
             run.summary["evals"][label] = {suite: result.metrics for suite, result in results.items()}
-            retention.add_changes({label: run.summary["evals"][label] for label in checkpoints if label in run.summary["evals"]})
+            retention.add_changes({name: run.summary["evals"][name] for name in checkpoints if name in run.summary["evals"]})
             per_example[label] = {suite: result.per_example for suite, result in results.items()}
             run.save()
             if wandb_run is not None:
