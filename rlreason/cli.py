@@ -1,7 +1,8 @@
 """``rlreason``: the Hydra entry point. With no arguments it runs ``pipeline=r1`` on the embedded tiny MoE.
 
 ``rlreason eval eval.checkpoints=[A,B,...]`` evaluates checkpoints alone (``pipeline=eval``), the first as
-the baseline of the gates; ``rlreason eval score ...`` scores completions made elsewhere.
+the baseline of the gates; ``rlreason eval score ...`` scores completions made elsewhere;
+``rlreason rewards list|check`` and ``rlreason serve-reward`` are the reward tools (``rlreason/rewards/cli.py``).
 
 Overrides are validated before anything runs: an unknown key, a bad value or a missing config group prints
 one line naming the key and what is allowed, and exits with code 2. So does any other input a user can fix
@@ -98,6 +99,11 @@ def main() -> None:
         args.remove("--verbose")
         os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv = [sys.argv[0], *args]
+    if args[:1] in (["rewards"], ["serve-reward"]):
+        from rlreason.rewards.cli import rewards_main, serve_main
+
+        (rewards_main if args[0] == "rewards" else serve_main)(args[1:])
+        return
     if args[:2] == ["eval", "score"]:
         from rlreason.score import main as score_main
 

@@ -22,6 +22,7 @@ from rlreason.rewards import RewardConfig
 from rlreason.rollout.config import RolloutConfig
 from rlreason.stages.eval import EvalConfig
 from rlreason.stages.grpo import GRPOStageConfig
+from rlreason.stages.reward_model import RewardModelStageConfig
 from rlreason.stages.sft import SFTStageConfig
 from rlreason.tracking import LoggerConfig
 
@@ -38,6 +39,7 @@ class RLReasonConfig:
     data: DataConfig = field(default_factory=DataConfig)
     sft: SFTStageConfig = field(default_factory=SFTStageConfig)
     grpo: GRPOStageConfig = field(default_factory=GRPOStageConfig)
+    reward_model: RewardModelStageConfig = field(default_factory=RewardModelStageConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

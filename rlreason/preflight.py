@@ -8,7 +8,8 @@ needs it starts, possibly hours into a run. :func:`check_inputs` (before the fir
 * data: every file the stages to run will read exists, parses, has its columns and a value in each
   (errors name file and line): the SFT rows, the GRPO rows and the eval suites are built once here;
 * rewards: every ``reward.functions`` spec resolves, and each reward returns a valid value (float or None)
-  for a correct and a wrong completion of two GRPO rows;
+  for a correct and a wrong completion of two GRPO rows (a reward model the ``reward_model`` stage will
+  train is checked when GRPO builds it); the ``reward_model`` stage's preference files;
 * servers: a vLLM server (``rollout.server.url``) or judge endpoint named in the config answers;
 * processes: with ``distributed=zero*`` the process count is known and every global batch splits evenly
   over it.
@@ -78,25 +79,47 @@ def _check_checkpoints(cfg, stages: list[str]) -> None:
             check_checkpoint(path, f"eval.checkpoints[{index}]")
 
 
-def sample_call(reward, rows: list[dict]) -> list:
-    """Call ``reward`` as TRL does on ``rows``: each row with a reply in the product's format and with a wrong one."""
+def correct_reply(row: dict) -> str:
+    """A reply its task's checker accepts, for a GRPO row (a reasoning answer for rows of no known task)."""
+    from rlreason.tasks import TASKS
     from rlreason.tasks.common import think_answer
 
-    replies = [think_answer("", row.get("answer") or "no answer") for row in rows] + ["not an answer"] * len(rows)
+    task = TASKS.get(row.get("task"))
+    return task.gold_completion(task.from_row(row)) if task else think_answer("", row.get("answer") or "no answer")
+
+
+def sample_call(reward, rows: list[dict]):
+    """Call ``reward`` as TRL does on ``rows``: each row with a correct reply, then each with a wrong one (the
+    scores, or the coroutine of an async reward)."""
+    replies = [correct_reply(row) for row in rows] + ["not an answer"] * len(rows)
     rows = rows + rows
     completions = [[{"role": "assistant", "content": r}] if isinstance(row["prompt"], list) else r for row, r in zip(rows, replies)]
     columns = {key: [row.get(key) for row in rows] for key in rows[0] if key != "prompt"}
     return reward(prompts=[row["prompt"] for row in rows], completions=completions, **columns)
 
 
-def _check_rewards(cfg, rows: list[dict]) -> None:
-    from rlreason.rewards import RewardError, build_rewards
+def made_by_a_stage(spec, stages: list[str]) -> bool:
+    """Whether ``spec`` is a reward model that a ``reward_model`` stage of this pipeline has yet to train."""
+    from rlreason.rewards.registry import prefixed
 
-    rewards = build_rewards(cfg.reward)  # resolution errors are UserErrors already
+    target = prefixed(spec.fn or spec._target_ or "")
+    return bool(target) and target[0] == "rm" and "reward_model" in stages and not Path(target[1], "config.json").is_file()
+
+
+def _check_rewards(cfg, rows: list[dict], stages: list[str]) -> None:
+    from rlreason.rewards import RewardError, build_reward
+    from rlreason.rewards.guard import call
+
+    if not cfg.reward.functions:
+        raise UserError("reward.functions is empty: GRPO needs at least one reward")
     sample = [rows[0], rows[-1]] if len(rows) > 1 else rows
-    for reward in rewards:
+    for index, spec in enumerate(cfg.reward.functions):
+        if made_by_a_stage(spec, stages):
+            logger.info("pre-flight: reward %s is trained by the reward_model stage; checked when GRPO starts", spec.fn)
+            continue
+        reward = build_reward(spec, cfg.reward.on_error, f"reward.functions[{index}]")  # resolution errors are UserErrors
         try:
-            sample_call(reward.fn, sample)
+            call(sample_call, reward=reward.fn, rows=sample)
         except RewardError as error:
             raise UserError(f"reward.functions ({reward.name}): fails on two sample GRPO rows: {one_line(error)}") from error
 
@@ -130,7 +153,11 @@ def check_inputs(cfg, stages: list[str]) -> None:
         rows, _ = grpo_rows(cfg.data, cfg.seed)
         if not rows:
             raise UserError("data: no GRPO rows (every data.<task>.grpo_size is 0, or the train file is empty)")
-        _check_rewards(cfg, rows)
+        _check_rewards(cfg, rows, stages)
+    if "reward_model" in stages:
+        from rlreason.stages.reward_model import preference_splits
+
+        preference_splits(cfg, cfg.seed)
     if "eval" in stages:
         from rlreason.stages.eval import load_suites
 

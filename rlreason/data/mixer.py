@@ -79,7 +79,7 @@ class DataConfig:
                 raise UserError(f"data.{key}: required by data={self.source.value}; set it as an override, e.g. data.{key}=...")
 
 
-def _plain(cfg) -> DataConfig:
+def as_dataclass(cfg) -> DataConfig:
     """Hydra's typed config as its dataclass: the generators read it ~10^5 times, at ~10 us a read on a
     ``DictConfig`` (4000 problems: 2.3 s instead of 0.06 s)."""
     return OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
@@ -99,7 +99,7 @@ def _skill_sft_rows(cfg: DataConfig, seed: int) -> list[dict]:
 
 def sft_dataset(cfg, seed: int) -> Dataset:
     """Cold-start demonstrations: chains of thought, plus the other tasks' conversations."""
-    cfg = _plain(cfg)
+    cfg = as_dataclass(cfg)
     rows = TASKS[PRIMARY].sft_rows(cfg, seed)
     return _mixed(rows + _skill_sft_rows(cfg, seed), len(rows), seed)
 
@@ -107,7 +107,7 @@ def sft_dataset(cfg, seed: int) -> Dataset:
 def rollout_sft_dataset(path: str, cfg, seed: int) -> Dataset:
     """Rejection-sampling SFT data: the completions a rollout stage kept, plus the other tasks'
     demonstrations, as R1's stage-3 SFT adds non-reasoning data so those skills are not forgotten."""
-    cfg = _plain(cfg)
+    cfg = as_dataclass(cfg)
     kept = load_file(path, "the rollout stage's kept completions").to_list()
     if not kept:
         raise UserError(f"{path}: the rollout stage kept no completion; lower rollout.min_reward or use rollout.keep=all")
@@ -122,7 +122,7 @@ def grpo_columns() -> dict[str, None]:
 
 def grpo_rows(cfg, seed: int) -> tuple[list[dict], int]:
     """RL rows (conversational prompts, ``task`` and gold columns), and how many of them are the primary task's."""
-    cfg = _plain(cfg)
+    cfg = as_dataclass(cfg)
     empty = grpo_columns()
     rows, primary = [], 0
     for name, task in TASKS.items():
@@ -174,7 +174,7 @@ def row_tools(row: dict) -> list[dict] | None:
 
 def held_out_sets(cfg, seed: int, names=None) -> dict[str, list]:
     """Each task's held-out examples, of every task or of ``names`` (tasks whose test size is 0 are left out)."""
-    cfg = _plain(cfg)
+    cfg = as_dataclass(cfg)
     sets = {name: task.held_out_examples(cfg, seed) for name, task in TASKS.items() if names is None or name in names}
     return {name: examples for name, examples in sets.items() if examples}
 
@@ -182,6 +182,6 @@ def held_out_sets(cfg, seed: int, names=None) -> dict[str, list]:
 def tokenizer_corpus(cfg, size: int, seed: int) -> list[str]:
     """SFT conversations of every synthetic task, rendered by the chat template: the tiny tokenizer learns
     the text it will see (tool signatures and call JSON included)."""
-    cfg = _plain(cfg)
+    cfg = as_dataclass(cfg)
     cfg = dataclasses.replace(cfg, reasoning=dataclasses.replace(cfg.reasoning, sft_size=size))
     return [render(row["prompt"] + row["completion"], tools=row_tools(row)) for row in sft_dataset(cfg, seed)]

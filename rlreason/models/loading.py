@@ -80,10 +80,9 @@ class ResumeConvertedWeights:
     """
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-        from transformers import AutoModelForCausalLM
-
         model = model if model is not None else self.model
-        trained = AutoModelForCausalLM.from_pretrained(resume_from_checkpoint, dtype=model.dtype)
+        # the model's own class: a causal LM (SFT, GRPO) or a sequence classifier (the reward model)
+        trained = type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype)
         model.load_state_dict(trained.state_dict(), strict=True)
 
 

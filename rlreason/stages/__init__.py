@@ -3,6 +3,7 @@
 STAGES = {
     "init": "rlreason.stages.init",
     "sft": "rlreason.stages.sft",
+    "reward_model": "rlreason.stages.reward_model",
     "grpo": "rlreason.stages.grpo",
     "rollout": "rlreason.stages.rollout",
     "eval": "rlreason.stages.eval",

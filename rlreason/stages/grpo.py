@@ -3,7 +3,9 @@
 Features:
 - Every loss TRL implements (``grpo.loss_type``: grpo, dr_grpo, dapo, bnpo, cispo, sapo, luspo, vespo) and
   GSPO through ``grpo.importance_sampling_level=sequence``; clipping ``epsilon``/``epsilon_high``; KL ``beta``.
-- Rewards from the registry (``reward.functions``), weighted; TRL logs each one and ``sampling/*`` metrics.
+- Rewards from the registry (``reward.functions``: rules, a reward model ``rm:PATH``, a remote server
+  ``remote:URL``, an LLM judge), weighted and guarded (``rlreason/rewards/``); TRL logs each one's mean and std,
+  the guard its failure share (``rewards/<name>/failed``), and ``summary.json`` its call and failure counts.
 - The MoE router load-balancing loss, weighted by ``grpo.router_aux_loss_coef`` (0 disables it), or frozen
   routers (``grpo.freeze_router``); expert load,
   load imbalance and router entropy in every log line and in ``summary.json`` (``rlreason/models/routing.py``).
@@ -250,6 +252,8 @@ def run(cfg, run) -> StageResult:
             # the worst |log p_vLLM - log p_policy| of a sampled token: ~1e-5 when the weight sync is right
             "max_logp_difference": max(mismatch) if mismatch else None,
             "seconds_per_step": seconds_per_step(result, resume),
+            # per reward: calls, samples scored, samples that failed (rank 0's; W&B has rewards/<name>/failed)
+            "rewards": {r.name: r.fn.stats() for r in rewards},
             "peak_memory_mib": memory,  # per training process, in rank order
             **({"moe": routing} if routing else {}),
         },

@@ -25,6 +25,7 @@ from datasets import Dataset
 from rlreason.data.mixer import grpo_rows, row_tools
 from rlreason.models.chat import render_prompt
 from rlreason.rewards import build_rewards
+from rlreason.rewards.guard import call
 from rlreason.rollout.generation import build_generator
 from rlreason.runtime import resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
@@ -84,7 +85,7 @@ def run(cfg, run) -> StageResult:
     columns = {key: [s["row"][key] for s in samples] for key in rows[0] if key != "prompt"}
     prompts = [s["row"]["prompt"] for s in samples]
     completions = [[{"role": "assistant", "content": s["completion"]}] for s in samples]
-    scores = {reward.name: reward.fn(prompts=prompts, completions=completions, **columns) for reward in rewards}
+    scores = {reward.name: call(reward.fn, prompts=prompts, completions=completions, **columns) for reward in rewards}
     weights = [reward.weight for reward in rewards]
     records = []
     for i, sample in enumerate(samples):

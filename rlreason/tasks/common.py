@@ -57,6 +57,8 @@ class Task:
     row: Callable[[Any], dict]
     # the gold columns ``row`` adds, so a mixed dataset can give every row every column
     columns: tuple[str, ...]
+    # row -> example: the inverse of ``row`` (what a reward check needs to write a correct reply for a row)
+    from_row: Callable[[dict], Any]
     # (completion, example) -> bool: the one checker the rewards and the evaluation use
     check: Callable[[Any, Any], bool]
     # example -> a reply that ``check`` accepts, in the product's format
@@ -69,6 +71,9 @@ class Task:
     evaluate: Callable[[Any, list, Any, int], SuiteResult]
     # (path, answers_path | None) -> examples, from the public formats the task documents
     load_public: Callable[[str, str | None], list]
+    # (data_cfg, split, size, seed) -> preference pairs {"prompt", "tools", "chosen", "rejected", "task"}: a
+    # reply ``check`` accepts over one it rejects, for the reward_model stage
+    preference_pairs: Callable[[Any, str, int, int], list[dict]]
     # the metrics the console report shows, and the default regression gates: (metric, max_drop, higher_is_better)
     main_metrics: tuple[str, ...]
     gates: tuple[tuple[str, float, bool], ...]
@@ -168,6 +173,11 @@ def task_reward(task: str, columns: tuple[str, ...] = ()):
         return reward
 
     return decorate
+
+
+def preference_pair(example, task: str, chosen: str, rejected: str, tools=None) -> dict:
+    """One preference pair in TRL's conversational format, with the row's tools (JSON) and task."""
+    return {"prompt": example.prompt, "tools": tools, "chosen": assistant_turn(chosen), "rejected": assistant_turn(rejected), "task": task}
 
 
 # --- splits ------------------------------------------------------------------------------------------------

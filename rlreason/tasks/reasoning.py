@@ -43,6 +43,7 @@ from rlreason.tasks.common import (
     final_answer,
     is_think_answer,
     load_file,
+    preference_pair,
     read_jsonl,
     require,
     require_values,
@@ -257,8 +258,25 @@ def held_out_examples(data_cfg, seed: int) -> list[ReasoningExample]:
     return _user_examples(data_cfg, "test", cfg.test_size)
 
 
+def preference_pairs(data_cfg, split: str, size: int, seed: int) -> list[dict]:
+    """A finished chain over a shortcut (one step short) or over a slip in the last step (a wrong result)."""
+    rng = random.Random(f"{seed}-reasoning-pairs-{split}")
+    pairs = []
+    for problem in generate(data_cfg.reasoning, split, size, seed):
+        if len(problem.steps) > 1 and rng.random() < 0.5:
+            rejected = think_answer(" ".join(problem.steps[:-1]), problem.values[-2])
+        else:
+            rejected = think_answer(" ".join(problem.steps), problem.answer + rng.choice([-2, -1, 1, 2]))
+        pairs.append(preference_pair(ReasoningExample(user_turn(problem.question), str(problem.answer)), NAME, problem.completion, rejected))
+    return pairs
+
+
 def row(example: ReasoningExample) -> dict:
     return {"prompt": example.prompt, "task": NAME, "answer": example.answer}
+
+
+def from_row(row: dict) -> ReasoningExample:
+    return ReasoningExample(row["prompt"], row["answer"])
 
 
 # --- checker and reward ------------------------------------------------------------------------------------
@@ -387,9 +405,11 @@ TASK = Task(
     grpo_examples=grpo_examples,
     held_out_examples=held_out_examples,
     row=row,
+    from_row=from_row,
     columns=("answer",),
     check=check,
     gold_completion=gold_completion,
+    preference_pairs=preference_pairs,
     rewards={"accuracy": accuracy},
     score=score,
     evaluate=evaluate,

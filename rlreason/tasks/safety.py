@@ -34,6 +34,7 @@ from rlreason.tasks.common import (
     assistant_turn,
     completion_text,
     final_answer,
+    preference_pair,
     read_csv,
     request_text,
     require,
@@ -144,8 +145,23 @@ def held_out_examples(data_cfg, seed: int) -> list[SafetyExample]:
     return [c.example for c in generate("test", data_cfg.safety.test_size, seed)]
 
 
+COMPLIANCE = think_answer("The user asked for steps.", "Sure, here is how to do it.")
+
+
+def preference_pairs(data_cfg, split: str, size: int, seed: int) -> list[dict]:
+    """A refusal over compliance for a harmful request; a helpful answer over a refusal for a benign one."""
+    return [
+        preference_pair(c.example, NAME, c.completion, COMPLIANCE if c.example.harmful else REFUSAL)
+        for c in generate(split, size, seed)
+    ]
+
+
 def row(example: SafetyExample) -> dict:
     return {"prompt": example.prompt, "task": NAME, "harmful": example.harmful}
+
+
+def from_row(row: dict) -> SafetyExample:
+    return SafetyExample(row["prompt"], bool(row["harmful"]))
 
 
 # --- checker and reward ------------------------------------------------------------------------------------
@@ -293,9 +309,11 @@ TASK = Task(
     grpo_examples=grpo_examples,
     held_out_examples=held_out_examples,
     row=row,
+    from_row=from_row,
     columns=("harmful",),
     check=check,
     gold_completion=gold_completion,
+    preference_pairs=preference_pairs,
     rewards={"safety": safety},
     score=score,
     evaluate=evaluate,

@@ -35,6 +35,7 @@ from rlreason.tasks.common import (
     assistant_turn,
     completion_text,
     draw,
+    preference_pair,
     read_jsonl,
     require,
     task_reward,
@@ -195,9 +196,42 @@ def held_out_examples(data_cfg, seed: int) -> list[ToolCallingExample]:
     return generate("test", data_cfg.tool_calling.test_size, seed)
 
 
+def _wrong_call(example: ToolCallingExample, rng: random.Random) -> str:
+    """A reply the checker rejects: a call where none fits, no call, another tool, or another argument value."""
+    offered = [tool["name"] for tool in example.tools]
+    if not example.expected:
+        name = rng.choice(offered)
+        return f"<tool_call>{json.dumps({'name': name, 'arguments': REQUESTS[name](rng)[1]})}</tool_call>"
+    (name, allowed), = example.expected[0].items()
+    arguments = {arg: values[0] for arg, values in allowed.items()}
+    kind = rng.choice(["no_call", "other_tool", "other_value"] if len(offered) > 1 else ["no_call", "other_value"])
+    if kind == "no_call":
+        return "No available function fits this request."
+    if kind == "other_tool":
+        other = rng.choice([n for n in offered if n != name])
+        return f"<tool_call>{json.dumps({'name': other, 'arguments': REQUESTS[other](rng)[1]})}</tool_call>"
+    other_arguments = REQUESTS[name](rng)[1]
+    while other_arguments == arguments:
+        other_arguments = REQUESTS[name](rng)[1]
+    return f"<tool_call>{json.dumps({'name': name, 'arguments': other_arguments})}</tool_call>"
+
+
+def preference_pairs(data_cfg, split: str, size: int, seed: int) -> list[dict]:
+    """The expected calls over a wrong reply (``_wrong_call``), with the tools the request offered."""
+    rng = random.Random(f"{seed}-tools-pairs-{split}")
+    return [
+        preference_pair(e, NAME, gold_completion(e), _wrong_call(e, rng), json.dumps(e.tools))
+        for e in generate(split, size, seed)
+    ]
+
+
 def row(example: ToolCallingExample) -> dict:
     """The tools and the expected calls travel as JSON strings: one Arrow type for every row of a mixed set."""
     return {"prompt": example.prompt, "task": NAME, "tools": json.dumps(example.tools), "expected_calls": json.dumps(example.expected)}
+
+
+def from_row(row: dict) -> ToolCallingExample:
+    return ToolCallingExample(row["prompt"], json.loads(row["tools"]), json.loads(row["expected_calls"]))
 
 
 # --- checker -----------------------------------------------------------------------------------------------
@@ -400,9 +434,11 @@ TASK = Task(
     grpo_examples=grpo_examples,
     held_out_examples=held_out_examples,
     row=row,
+    from_row=from_row,
     columns=("tools", "expected_calls"),
     check=check,
     gold_completion=gold_completion,
+    preference_pairs=preference_pairs,
     rewards={"tool_calling": tool_calling},
     score=score,
     evaluate=evaluate,

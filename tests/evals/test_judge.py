@@ -68,7 +68,7 @@ def test_an_openai_compatible_endpoint_answers_yes_or_no(monkeypatch):
     monkeypatch.setenv("JUDGE_KEY", "secret")
     try:
         url = f"http://127.0.0.1:{server.server_port}"
-        judge = build_judge(JudgeConfig(kind="endpoint", url=url, endpoint_model="guard", api_key_env="JUDGE_KEY"))
+        judge = build_judge(JudgeConfig(kind="endpoint", url=url, endpoint_model="guard", api_key_env="JUDGE_KEY", cache=None))
         assert judge(PROMPTS, REPLIES) == [True, False]
     finally:
         server.shutdown()
@@ -79,8 +79,8 @@ def test_an_openai_compatible_endpoint_answers_yes_or_no(monkeypatch):
 
 
 def test_an_unreachable_endpoint_names_the_url():
-    judge = build_judge(JudgeConfig(kind="endpoint", url="http://127.0.0.1:9", timeout=2))
-    with pytest.raises(RuntimeError, match=r"eval.safety.judge: http://127.0.0.1:9/v1/chat/completions failed"):
+    judge = build_judge(JudgeConfig(kind="endpoint", url="http://127.0.0.1:9", timeout=2, max_retries=0, cache=None))
+    with pytest.raises(RuntimeError, match=r"eval.safety.judge: 2 of 2 requests failed; first: http://127.0.0.1:9: cannot connect"):
         judge(PROMPTS, REPLIES)
 
 
@@ -108,7 +108,7 @@ def test_the_safety_evaluation_asks_the_configured_judge():
     server = HTTPServer(("127.0.0.1", 0), _Judge)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        judge = JudgeConfig(kind="endpoint", url=f"http://127.0.0.1:{server.server_port}")
+        judge = JudgeConfig(kind="endpoint", url=f"http://127.0.0.1:{server.server_port}", cache=None)
         cfg = EvalConfig(engine="hf", safety=SafetySuite(judge=judge))
         examples = [SafetyExample([{"role": "user", "content": p}], harmful=h) for p, h in zip(PROMPTS, (True, False))]
         # The rules would call the first reply a refusal too; the judge reads "Sorry" in the second.

@@ -3,13 +3,20 @@
 A spec's ``fn`` may be
 
 * a built-in name (``accuracy``, ``format``, ``tool_calling``, ``safety``: the tasks' rewards, see
-  ``rlreason.reward``), ``think_format``, or any ``trl.rewards`` function name;
+  ``rlreason.reward``), ``think_format``, ``llm_judge`` (:mod:`rlreason.rewards.judge`), or any
+  ``trl.rewards`` function name;
+* ``rm:PATH``: a sequence-classification reward model (a folder ``save_pretrained`` wrote, such as the
+  ``reward_model`` stage's), :mod:`rlreason.rewards.model`;
+* ``remote:URL``: a reward served over HTTP (``rlreason serve-reward``, or any server speaking OpenRLHF's
+  ``/get_reward``), :mod:`rlreason.rewards.remote`;
 * ``package.module:function`` or a dotted ``package.module.function`` (what Hydra's ``_target_`` names);
 * ``path/to/file.py:function``, a plugin file anywhere on disk.
 
 A class instead of a function is constructed with the spec's ``kwargs``; a function gets them bound.
-Every reward keeps TRL's signature ``fn(prompts, completions, **kwargs) -> list[float | None]`` and is wrapped
-so a failure names the reward and the sample instead of surfacing deep inside the trainer.
+Every reward keeps TRL's signature ``fn(prompts, completions, **kwargs) -> list[float | None]`` and is
+guarded (:mod:`rlreason.rewards.guard`): a failure names the reward and the sample instead of surfacing deep
+inside the trainer. ``rlreason rewards list`` prints what is available, ``rlreason rewards check SPEC`` tries
+one on the configured data.
 """
 
 from __future__ import annotations
@@ -19,30 +26,42 @@ import importlib
 import importlib.util
 import inspect
 import logging
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from rlreason.errors import UserError
 from rlreason.reward import BUILTINS as TASK_REWARDS
+from rlreason.rewards.guard import GuardedReward, RewardSpecError, guard
 
 logger = logging.getLogger(__name__)
 
-BUILTINS = {**TASK_REWARDS, "think_format": "trl.rewards:think_format_reward"}
+BUILTINS = {
+    **TASK_REWARDS,
+    "think_format": "trl.rewards:think_format_reward",
+    "llm_judge": "rlreason.rewards.judge:LLMJudge",
+}
+# ``<prefix>:<argument>`` specs: the class and the keyword its argument fills.
+PREFIXES = {
+    "rm": ("rlreason.rewards.model:RewardModel", "path"),
+    "remote": ("rlreason.rewards.remote:RemoteReward", "url"),
+}
 # Names a release used before the skill had one name everywhere; they still work, with a warning.
 RENAMED = {"tool_call": "tool_calling"}
 
 
 @dataclass
 class RewardSpec:
-    """One reward: ``fn`` is a built-in name, ``module:function``, ``path/file.py:function`` or a dotted path."""
+    """One reward: ``fn`` is a built-in name, ``rm:PATH``, ``remote:URL``, ``module:function``,
+    ``path/file.py:function`` or a dotted path."""
 
     fn: Optional[str] = None
     _target_: Optional[str] = None
     weight: float = 1.0
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # seconds one call may take; past it the call counts as failed (reward.on_error decides what follows)
+    timeout_s: Optional[float] = None
+    # the name in logs and summary.json (default: the function's, or the spec's prefix: rm, remote)
+    name: Optional[str] = None
 
 
 def _default_rewards() -> list[RewardSpec]:
@@ -55,8 +74,8 @@ class RewardConfig:
     format at a tenth of its weight)."""
 
     functions: list[RewardSpec] = field(default_factory=_default_rewards)
-    # "raise": a reward that raises or returns the wrong length stops the run, naming reward and sample;
-    # "none": the failure is logged and that sample's reward is None (TRL then ignores it).
+    # "raise": a reward that raises, times out or returns a wrong value stops the run, naming reward and sample;
+    # "none": the failure is logged and those samples' reward is None (TRL then leaves them out of it).
     on_error: str = "raise"
 
     def __post_init__(self) -> None:
@@ -64,18 +83,10 @@ class RewardConfig:
             raise ValueError(f"reward.on_error: got {self.on_error!r}; allowed: 'raise', 'none'")
 
 
-class RewardError(RuntimeError):
-    """A reward function failed; the message names the reward and, where known, the sample."""
-
-
-class RewardSpecError(RewardError, UserError):
-    """``reward.functions`` names something that cannot be used as a reward (found before training starts)."""
-
-
 @dataclass
 class Reward:
     name: str
-    fn: Callable
+    fn: GuardedReward
     weight: float
 
 
@@ -96,6 +107,12 @@ def _load_file(path: Path, attr: str, spec: str):
     return getattr(module, attr)
 
 
+def prefixed(spec: str) -> tuple[str, str] | None:
+    """``(prefix, argument)`` of an ``rm:PATH`` or ``remote:URL`` spec, else None."""
+    prefix, sep, argument = spec.partition(":")
+    return (prefix, argument) if sep and prefix in PREFIXES else None
+
+
 def resolve(spec: str):
     """The object a reward spec names (see the module docstring for the accepted forms)."""
     if spec in RENAMED:
@@ -104,6 +121,8 @@ def resolve(spec: str):
     target = BUILTINS.get(spec, spec)
     if callable(target):
         return target
+    if prefixed(target):
+        target = PREFIXES[prefixed(target)[0]][0]
     if ":" in target:
         location, attr = target.rsplit(":", 1)
         if location.endswith(".py"):
@@ -116,7 +135,7 @@ def resolve(spec: str):
             return getattr(trl_rewards, target)
         raise RewardSpecError(
             f"reward {spec!r}: unknown built-in; allowed: {sorted(BUILTINS)}, a trl.rewards function, "
-            "'module:function' or 'path/file.py:function'"
+            "'rm:PATH', 'remote:URL', 'module:function' or 'path/file.py:function' (rlreason rewards list)"
         )
     try:
         module = importlib.import_module(location)
@@ -127,57 +146,49 @@ def resolve(spec: str):
     return getattr(module, attr)
 
 
-def _guarded(name: str, fn: Callable, on_error: str) -> Callable:
-    """``fn`` with TRL's signature, whose failures name the reward and the sample index."""
+def reward_name(target: str) -> str:
+    """The name a spec's reward is logged under: a built-in's, an ``rm``/``remote`` prefix, or the function's."""
+    target = RENAMED.get(target, target)
+    if target in BUILTINS:
+        return target
+    if prefixed(target):
+        return prefixed(target)[0]
+    return target.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
 
-    def fail(message: str, count: int) -> list[float | None]:
-        if on_error == "raise":
-            raise RewardError(message)
-        logger.warning("%s; scoring these samples None (reward.on_error=none)", message)
-        return [None] * count
 
-    @functools.wraps(fn)
-    def reward(prompts, completions, **kwargs):
+def instantiate(target: str, kwargs: dict | None = None):
+    """The reward callable a spec names, its ``kwargs`` applied (a class is constructed with them)."""
+    obj = resolve(target)
+    kwargs = dict(kwargs or {})
+    if prefixed(target):
+        prefix, argument = prefixed(target)
+        kwargs[PREFIXES[prefix][1]] = argument
+    if inspect.isclass(obj):
         try:
-            values = fn(prompts=prompts, completions=completions, **kwargs)
-        except RewardError:
-            raise
-        except Exception as error:  # a user's reward may raise anything; say which one did
-            return fail(f"reward {name!r} raised {type(error).__name__}: {error}", len(completions))
-        if values is None or len(values) != len(completions):
-            got = "None" if values is None else f"{len(values)} values"
-            return fail(f"reward {name!r} returned {got} for {len(completions)} completions", len(completions))
-        checked = []
-        for index, value in enumerate(values):
-            if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)):
-                if on_error == "raise":
-                    raise RewardError(f"reward {name!r} returned {value!r} for sample {index}; expected a float or None")
-                logger.warning("reward %r returned %r for sample %d; scoring it None", name, value, index)
-                value = None
-            checked.append(None if value is None else float(value))
-        return checked
+            return obj(**kwargs)
+        except TypeError as error:
+            raise RewardSpecError(f"reward {target!r}: cannot be built with kwargs {sorted(kwargs)}: {error}") from error
+    return functools.partial(obj, **kwargs) if kwargs else obj
 
-    reward.__name__ = name
-    return reward
+
+def build_reward(spec: RewardSpec, on_error: str = "raise", where: str = "reward") -> Reward:
+    """One guarded reward of a spec; ``where`` names the spec in errors."""
+    target = spec.fn or spec._target_
+    if not target:
+        raise RewardSpecError(f"{where}: set 'fn' (or '_target_') to the reward to use")
+    name = spec.name or reward_name(target)
+    return Reward(name=name, fn=guard(name, instantiate(target, spec.kwargs), on_error, spec.timeout_s), weight=spec.weight)
 
 
 def build_rewards(cfg) -> list[Reward]:
     """The weighted, guarded rewards of ``cfg.reward`` (a ``RewardConfig``)."""
     if not cfg.functions:
         raise RewardSpecError("reward.functions is empty: GRPO needs at least one reward")
-    rewards = []
-    for index, spec in enumerate(cfg.functions):
-        target = spec.fn or spec._target_
-        if not target:
-            raise RewardSpecError(f"reward.functions[{index}]: set 'fn' (or '_target_') to the reward to use")
-        obj = resolve(target)
-        kwargs = dict(spec.kwargs or {})
-        fn = obj(**kwargs) if inspect.isclass(obj) else functools.partial(obj, **kwargs) if kwargs else obj
-        target = RENAMED.get(target, target)
-        name = target.rsplit(":", 1)[-1].rsplit(".", 1)[-1] if target not in BUILTINS else target
-        rewards.append(Reward(name=name, fn=_guarded(name, fn, cfg.on_error), weight=spec.weight))
+    rewards = [build_reward(spec, cfg.on_error, f"reward.functions[{i}]") for i, spec in enumerate(cfg.functions)]
     names = [r.name for r in rewards]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
-        raise RewardSpecError(f"reward.functions: names {sorted(duplicates)} appear twice; each reward must be distinct")
+        raise RewardSpecError(
+            f"reward.functions: names {sorted(duplicates)} appear twice; each reward must be distinct (give one a 'name')"
+        )
     return rewards

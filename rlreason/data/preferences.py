@@ -1,0 +1,51 @@
+"""Preference pairs for the ``reward_model`` stage: the user's file, or pairs built from the tasks.
+
+A pair is a prompt with a preferred (``chosen``) and a dispreferred (``rejected``) reply, TRL's preference
+format: conversational (``prompt`` a list of messages, replies lists or strings) or text, with an optional
+``tools`` column (JSON schemas). Built from the tasks (``reward_model.pairs_per_task``), each pair prefers a
+reply the task's checker accepts over one it rejects: a refusal for a harmful request and a helpful answer
+for a benign one, the expected tool call over a wrong one, a finished chain over a shortcut. The held-out
+pairs come from each task's test split, disjoint from every training split.
+
+Every pair is rendered to text the way GRPO shows it to a reward (:func:`rlreason.rewards.model.reward_text`:
+the policy's chat template with the row's tools), so the reward model is trained on what it will score.
+"""
+
+from __future__ import annotations
+
+from datasets import Dataset
+
+from rlreason.data.mixer import as_dataclass, row_tools
+from rlreason.errors import UserError
+from rlreason.models.chat import render_prompt
+from rlreason.tasks import TASKS
+from rlreason.tasks.common import completion_text, load_file, require_values
+
+COLUMNS = ("prompt", "chosen", "rejected")
+
+
+def task_pairs(data_cfg, split: str, size: int, seed: int, tasks=None) -> list[dict]:
+    """``size`` pairs of ``split`` from each task (each of ``tasks``, default all)."""
+    data_cfg = as_dataclass(data_cfg)
+    return [pair for name, task in TASKS.items() if tasks is None or name in tasks for pair in task.preference_pairs(data_cfg, split, size, seed)]
+
+
+def file_pairs(path: str, key: str) -> list[dict]:
+    """The pairs of a user's file (``datasets.load_dataset``), every row checked for its columns."""
+    dataset = load_file(path, key)
+    missing = [c for c in COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise UserError(f"{key}={path}: no column(s) {missing}; a preference file has {list(COLUMNS)} (and optionally 'tools')")
+    require_values(dataset, COLUMNS, path)
+    return dataset.to_list()
+
+
+def rendered(pairs: list[dict], tokenizer) -> Dataset:
+    """Pairs as text, TRL's explicit-prompt format; TRL appends the end-of-sequence token, as ``reward_text`` does."""
+    rows = []
+    for pair in pairs:
+        prompt = pair["prompt"]
+        text = render_prompt(tokenizer, prompt, row_tools(pair)) if isinstance(prompt, list) else prompt
+        rows.append({"prompt": text, "chosen": completion_text(pair["chosen"]), "rejected": completion_text(pair["rejected"]),
+                     "task": pair.get("task") or "file"})
+    return Dataset.from_list(rows)

@@ -1,0 +1,154 @@
+"""Stage **reward_model**: a sequence-classification reward model trained on preference pairs with TRL's
+``RewardTrainer`` (Bradley-Terry loss on chosen vs rejected).
+
+Features:
+- Pairs from ``reward_model.train_file`` / ``test_file`` (TRL's preference format), or built from the tasks
+  (``rlreason/data/preferences.py``): a refusal over compliance for harmful requests, a helpful answer over a
+  refusal for benign ones, the expected tool call over a wrong one, a finished chain over a shortcut.
+- The backbone is ``reward_model.backbone`` or, by default, the run's latest policy checkpoint (the SFT
+  model, as InstructGPT and R1 start theirs), with a fresh one-logit head; it shares the policy's tokenizer,
+  so it reads prompts exactly as GRPO renders them.
+- Held-out pairwise accuracy (share of test pairs scored chosen > rejected), overall and per task, in
+  ``summary.json``; W&B logging; checkpoints every ``reward_model.save_steps`` and on a stop signal, resumed
+  on re-run.
+- The model is saved to ``<run>/reward_model/model``; GRPO uses it as ``fn: rm:<that folder>``
+  (``pipeline=r1_rm``). It is not a policy checkpoint: later stages start from the policy as before, and the
+  eval stage does not evaluate it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Optional
+
+from transformers.trainer_utils import get_last_checkpoint
+from trl import RewardConfig, RewardTrainer
+
+from rlreason import tracking
+from rlreason.data.preferences import file_pairs, rendered, task_pairs
+from rlreason.interrupt import SaveOnInterrupt
+from rlreason.models.loading import ResumeConvertedWeights, load_tokenizer
+from rlreason.rewards.model import RewardModel
+from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
+from rlreason.stages.contract import StageResult
+
+logger = logging.getLogger(__name__)
+
+# The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
+CONFIG_KEYS = ("seed", "data", "reward_model")
+
+
+@dataclass
+class RewardModelStageConfig:
+    """``conf/reward_model/``: a reward model trained with TRL's RewardTrainer (names follow ``trl.RewardConfig``)."""
+
+    backbone: Optional[str] = None  # a checkpoint folder sharing the policy's tokenizer; None: the latest policy
+    train_file: Optional[str] = None  # prompt / chosen / rejected (/ tools) rows; None: pairs built from the tasks
+    test_file: Optional[str] = None  # held-out pairs; None: from the tasks' test splits (or the train file's tail)
+    pairs_per_task: int = 400  # training pairs built from each task
+    test_pairs_per_task: int = 100  # held-out pairs built from each task (fewer when its test split is smaller)
+    num_train_epochs: float = 2.0
+    batch_size: int = 16
+    learning_rate: float = 1e-4
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: int = 10
+    max_length: int = 512
+    center_rewards_coefficient: Optional[float] = 0.01  # keeps scores near 0, so they mix with 0/1 rule rewards
+    logging_steps: int = 10
+    save_steps: int = 0  # 0: a checkpoint only when a stop signal arrives
+    save_total_limit: int = 1
+
+    def __post_init__(self) -> None:
+        at_least = {"pairs_per_task": 1, "test_pairs_per_task": 1, "batch_size": 1, "max_length": 2, "logging_steps": 1,
+                    "save_steps": 0, "warmup_steps": 0}
+        for key, low in at_least.items():
+            if getattr(self, key) < low:
+                raise ValueError(f"reward_model.{key}: got {getattr(self, key)}; must be >= {low}")
+        if self.num_train_epochs <= 0 or self.learning_rate < 0:
+            raise ValueError("reward_model.num_train_epochs must be > 0 and reward_model.learning_rate >= 0")
+
+
+class RewardStageTrainer(ResumeConvertedWeights, RewardTrainer):
+    """TRL's ``RewardTrainer``, resuming an MoE backbone with its trained experts (``ResumeConvertedWeights``)."""
+
+
+def preference_splits(cfg, seed: int):
+    """(train pairs, test pairs) as the config says: files, or built from the tasks."""
+    rm = cfg.reward_model
+    if rm.train_file:
+        train = file_pairs(rm.train_file, "reward_model.train_file")
+        if rm.test_file:
+            return train, file_pairs(rm.test_file, "reward_model.test_file")
+        cut = max(1, len(train) // 10)  # no test file: the last tenth is held out
+        return train[:-cut], train[-cut:]
+    return task_pairs(cfg.data, "train", rm.pairs_per_task, seed), task_pairs(cfg.data, "test", rm.test_pairs_per_task, seed)
+
+
+def pairwise_accuracy(model: RewardModel, test) -> dict:
+    """Share of held-out pairs the model scores chosen > rejected: overall, per task, and the mean margin."""
+    chosen = model.score_texts([p + c for p, c in zip(test["prompt"], test["chosen"])])
+    rejected = model.score_texts([p + r for p, r in zip(test["prompt"], test["rejected"])])
+    wins = defaultdict(list)
+    for task, good, bad in zip(test["task"], chosen, rejected):
+        wins[task].append(good > bad)
+    every = [w for task_wins in wins.values() for w in task_wins]
+    return {
+        "accuracy": sum(every) / len(every),
+        "accuracy_per_task": {task: sum(w) / len(w) for task, w in wins.items()},
+        "margin": sum(g - b for g, b in zip(chosen, rejected)) / len(chosen),
+        "test_pairs": len(every),
+    }
+
+
+def run(cfg, run) -> StageResult:
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    rm = cfg.reward_model
+    backbone = rm.backbone or run.latest_checkpoint()
+    out = run.stage_dir("reward_model")
+    checkpoints = out / "checkpoints"
+    tokenizer = load_tokenizer(backbone)
+    train_pairs, test_pairs = preference_splits(cfg, cfg.seed)
+    train, test = rendered(train_pairs, tokenizer), rendered(test_pairs, tokenizer)
+    logger.info("reward_model: %d training pairs, %d held out, backbone %s", len(train), len(test), backbone)
+    args = RewardConfig(
+        output_dir=str(checkpoints),
+        num_train_epochs=rm.num_train_epochs,
+        per_device_train_batch_size=rm.batch_size,
+        learning_rate=rm.learning_rate,
+        lr_scheduler_type=rm.lr_scheduler_type,
+        warmup_steps=rm.warmup_steps,
+        max_length=rm.max_length,
+        center_rewards_coefficient=rm.center_rewards_coefficient,
+        logging_steps=rm.logging_steps,
+        **({"save_strategy": "steps", "save_steps": rm.save_steps} if rm.save_steps else {"save_strategy": "no"}),
+        save_total_limit=rm.save_total_limit,
+        report_to=tracking.report_to(cfg),
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_num_workers=0,
+        **precision_args(device),
+    )
+    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    with tracking.stage_run(cfg, run, "reward_model"), SaveOnInterrupt() as interrupt:
+        trainer = RewardStageTrainer(model=backbone, args=args, train_dataset=train.remove_columns("task"),
+                                     processing_class=tokenizer, callbacks=[interrupt])
+        if trainer.model.config.pad_token_id is None:  # the head reads the last token before the padding
+            trainer.model.config.pad_token_id = tokenizer.pad_token_id
+        result = trainer.train(resume_from_checkpoint=resume)
+    interrupt.raise_if_requested("reward_model", trainer.state.global_step)
+    model_dir = out / "model"
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(model_dir)
+    tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "accuracy"], "Reward model")
+    held_out = pairwise_accuracy(RewardModel(str(model_dir), device=device, max_length=rm.max_length), test)
+    logger.info("reward_model: held-out pairwise accuracy %.3f (%s)", held_out["accuracy"],
+                ", ".join(f"{k} {v:.3f}" for k, v in held_out["accuracy_per_task"].items()))
+    return StageResult(
+        checkpoint=None,  # not a policy: the next stage starts from the latest policy checkpoint
+        metrics={"model": str(model_dir), "backbone": backbone, "train_pairs": len(train), "train_loss": result.training_loss,
+                 "steps": result.global_step, "resumed_from": resume, "seconds_per_step": seconds_per_step(result, resume),
+                 "peak_memory_mib": [round(peak_memory_mib(device), 1)], **held_out},
+    )
