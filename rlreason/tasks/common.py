@@ -71,8 +71,8 @@ class Task:
     evaluate: Callable[[Any, list, Any, int], SuiteResult]
     # (path, answers_path | None) -> examples, from the public formats the task documents
     load_public: Callable[[str, str | None], list]
-    # (data_cfg, split, size, seed) -> preference pairs {"prompt", "tools", "chosen", "rejected", "task"}: a
-    # reply ``check`` accepts over one it rejects, for the reward_model stage
+    # (data_cfg, split, size, seed) -> preference pairs: an example's ``row`` with ``chosen`` and ``rejected``
+    # replies, one ``check`` accepts and one it rejects, for the reward_model stage
     preference_pairs: Callable[[Any, str, int, int], list[dict]]
     # the metrics the console report shows, and the default regression gates: (metric, max_drop, higher_is_better)
     main_metrics: tuple[str, ...]
@@ -175,9 +175,10 @@ def task_reward(task: str, columns: tuple[str, ...] = ()):
     return decorate
 
 
-def preference_pair(example, task: str, chosen: str, rejected: str, tools=None) -> dict:
-    """One preference pair in TRL's conversational format, with the row's tools (JSON) and task."""
-    return {"prompt": example.prompt, "tools": tools, "chosen": assistant_turn(chosen), "rejected": assistant_turn(rejected), "task": task}
+def preference_pair(row: dict, chosen: str, rejected: str) -> dict:
+    """One preference pair in TRL's conversational format: an example's GRPO row (prompt, task, gold columns,
+    tools) with a preferred and a dispreferred reply."""
+    return {**row, "chosen": assistant_turn(chosen), "rejected": assistant_turn(rejected)}
 
 
 # --- splits ------------------------------------------------------------------------------------------------

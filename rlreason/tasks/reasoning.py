@@ -267,7 +267,7 @@ def preference_pairs(data_cfg, split: str, size: int, seed: int) -> list[dict]:
             rejected = think_answer(" ".join(problem.steps[:-1]), problem.values[-2])
         else:
             rejected = think_answer(" ".join(problem.steps), problem.answer + rng.choice([-2, -1, 1, 2]))
-        pairs.append(preference_pair(ReasoningExample(user_turn(problem.question), str(problem.answer)), NAME, problem.completion, rejected))
+        pairs.append(preference_pair(row(ReasoningExample(user_turn(problem.question), str(problem.answer))), problem.completion, rejected))
     return pairs
 
 

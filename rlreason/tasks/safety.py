@@ -151,7 +151,7 @@ COMPLIANCE = think_answer("The user asked for steps.", "Sure, here is how to do 
 def preference_pairs(data_cfg, split: str, size: int, seed: int) -> list[dict]:
     """A refusal over compliance for a harmful request; a helpful answer over a refusal for a benign one."""
     return [
-        preference_pair(c.example, NAME, c.completion, COMPLIANCE if c.example.harmful else REFUSAL)
+        preference_pair(row(c.example), c.completion, COMPLIANCE if c.example.harmful else REFUSAL)
         for c in generate(split, size, seed)
     ]
 

@@ -220,7 +220,7 @@ def preference_pairs(data_cfg, split: str, size: int, seed: int) -> list[dict]:
     """The expected calls over a wrong reply (``_wrong_call``), with the tools the request offered."""
     rng = random.Random(f"{seed}-tools-pairs-{split}")
     return [
-        preference_pair(e, NAME, gold_completion(e), _wrong_call(e, rng), json.dumps(e.tools))
+        preference_pair(row(e), gold_completion(e), _wrong_call(e, rng))
         for e in generate(split, size, seed)
     ]
 

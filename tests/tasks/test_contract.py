@@ -114,3 +114,27 @@ def test_load_public_reads_every_format_it_claims(name, public_samples):
         assert all(task.check(g, e) for g, e in zip(golds, examples)), fmt
         assert not any(task.check(w, e) for w, e in zip(wrongs, examples)), fmt
         _assert_best(task.score(golds, examples), task, best=True)
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_preference_pairs_prefer_a_reply_the_checker_accepts_over_one_it_rejects(name):
+    task = TASKS[name]
+    for split in ("train", "test"):
+        pairs = task.preference_pairs(SMALL, split, 40, 0)
+        assert pairs and all(p["task"] == name for p in pairs)
+        for pair in pairs:
+            example = task.from_row(pair)
+            assert task.check(pair["chosen"], example), pair
+            assert not task.check(pair["rejected"], example), pair
+    def asked(split):  # what a pair asks: its row without the replies (a request with its tools and gold calls)
+        return {json.dumps({k: v for k, v in p.items() if k not in ("chosen", "rejected")}, sort_keys=True)
+                for p in task.preference_pairs(SMALL, split, 40, 0)}
+
+    assert not asked("train") & asked("test")  # the held-out pairs ask what no training pair asks
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_from_row_inverts_row(name):
+    task = TASKS[name]
+    for example in _examples(name)[:20]:
+        assert task.row(task.from_row(task.row(example))) == task.row(example)
