@@ -14,6 +14,7 @@ import importlib
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rlreason.distributed.config import TRAINING_STAGES, world_size
 from rlreason.interrupt import stop_on_signals
@@ -42,8 +43,12 @@ class PipelineConfig:
 
 
 def _inputs(cfg, run) -> dict[str, str | None]:
-    """Fingerprints of every checkpoint a stage starting now could read: the run's and the user's."""
-    paths = [*run.checkpoints().values(), *([cfg.model.path] if cfg.model.path else []), *cfg.eval.checkpoints]
+    """Fingerprints of every checkpoint a stage starting now could read: the run's, the user's, and the reward
+    models GRPO scores with (``rm:PATH``), so a re-trained reward model re-runs the stages that used it."""
+    from rlreason.rewards.registry import prefixed
+
+    reward_models = [p[1] for s in cfg.reward.functions if (p := prefixed(s.fn or "")) and p[0] == "rm" and Path(p[1]).exists()]
+    paths = [*run.checkpoints().values(), *([cfg.model.path] if cfg.model.path else []), *cfg.eval.checkpoints, *reward_models]
     return fingerprints(dict.fromkeys(paths))
 
 

@@ -9,11 +9,19 @@ from rlreason.tasks import TASKS
 MAIN_METRICS = {**{name: task.main_metrics for name, task in TASKS.items()}, retention.SUITE: ("nll", "nll_change")}
 
 
+def _made(entry: dict) -> str:
+    """What a stage produced: its policy checkpoint, or a reward model and its held-out pairwise accuracy."""
+    metrics = entry.get("metrics") or {}
+    if not entry.get("checkpoint") and metrics.get("model") and metrics.get("accuracy") is not None:
+        return f"{metrics['model']} (reward model; held-out pairwise accuracy {metrics['accuracy']:.3f})"
+    return entry.get("checkpoint") or "-"
+
+
 def format_summary(summary: dict) -> str:
     """A plain-text table of stages, each checkpoint's eval scores, and the gate verdicts."""
-    lines = [f"{'stage':<10} {'status':<10} {'seconds':>8}  checkpoint"]
+    lines = [f"{'stage':<12} {'status':<10} {'seconds':>8}  checkpoint"]
     for name, entry in summary["stages"].items():
-        lines.append(f"{name:<10} {entry['status']:<10} {entry['seconds']:>8.1f}  {entry['checkpoint'] or '-'}")
+        lines.append(f"{name:<12} {entry['status']:<10} {entry['seconds']:>8.1f}  {_made(entry)}")
     if summary["evals"]:
         lines += ["", f"{'checkpoint':<12} {'suite':<18} scores"]
         for label, suites in summary["evals"].items():

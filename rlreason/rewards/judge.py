@@ -24,8 +24,8 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
-from typing import Any
 
 from rlreason.rewards.guard import PartialRewardError, RewardSpecError
 from rlreason.tasks.common import completion_text, request_text
@@ -81,7 +81,8 @@ class ChatClient:
         self.extra_body = dict(extra_body or {})
         self.cache = AnswerCache(default_cache() if cache == "auto" else cache) if cache else None
         self.requests = self.cache_hits = 0
-        self._clients: dict[int, Any] = {}  # one async client per event loop (httpx clients are bound to theirs)
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # an async client per event loop
+        # (an httpx client is bound to the loop it first ran on; the eval judge runs a new loop per call)
 
     def __repr__(self) -> str:  # never the key
         return f"ChatClient(url={self.url!r}, model={self.model!r})"
@@ -95,7 +96,7 @@ class ChatClient:
     def _client(self):
         from openai import AsyncOpenAI
 
-        loop = id(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         if loop not in self._clients:
             self._clients[loop] = AsyncOpenAI(base_url=f"{self.url}/v1", api_key=os.environ.get(self.api_key_env) or "EMPTY",
                                               timeout=self.timeout, max_retries=self.max_retries)

@@ -41,7 +41,8 @@ class RewardModel:
         if not (folder / "config.json").is_file():
             raise RewardSpecError(f"reward 'rm:{path}': not a reward-model folder (no config.json); train one with the "
                                   "reward_model stage, or name a folder save_pretrained wrote")
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        # auto: this process's GPU (each training rank's own, as accelerate sets it), else the CPU
+        self.device = (f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForSequenceClassification.from_pretrained(path).to(self.device).eval()
         if self.model.config.num_labels != 1:
