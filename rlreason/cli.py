@@ -2,7 +2,8 @@
 
 ``rlreason eval eval.checkpoints=[A,B,...]`` evaluates checkpoints alone (``pipeline=eval``), the first as
 the baseline of the gates; ``rlreason eval score ...`` scores completions made elsewhere;
-``rlreason rewards list|check`` and ``rlreason serve-reward`` are the reward tools (``rlreason/rewards/cli.py``).
+``rlreason rewards list|check`` and ``rlreason serve-reward`` are the reward tools (``rlreason/rewards/cli.py``);
+``rlreason status RUN_DIR`` says where a run stands (``rlreason/status.py``).
 
 Overrides are validated before anything runs: an unknown key, a bad value or a missing config group prints
 one line naming the key and what is allowed, and exits with code 2. So does any other input a user can fix
@@ -18,21 +19,26 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 
 # Quiet, offline-friendly defaults; a user's own environment wins.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Under hydra/launcher=slurm, Slurm warns a job before its time limit with the signal submitit asks for (its
+# default is USR2): USR1, as jobs/*.sbatch use, so `scancel --signal=USR1` and the time limit requeue alike.
+os.environ.setdefault("SUBMITIT_PREEMPT_SIGNAL", "USR1")
 # TRL 1.16 warns on every import that vLLM 0.32 is past its tested range; said once in the README is enough.
 warnings.filterwarnings("ignore", message="TRL currently supports vLLM versions")
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from rlreason.config import register_schema  # noqa: E402
 from rlreason.errors import EXIT_USER_ERROR, UserError, one_line, show_tracebacks  # noqa: E402
-from rlreason.interrupt import Interrupted  # noqa: E402
+from rlreason.interrupt import Interrupted, hand_back  # noqa: E402
 from rlreason.stages.contract import usable_dir  # noqa: E402
 from rlreason.validation import ConfigError, validate  # noqa: E402
 
@@ -56,14 +62,20 @@ def _main(cfg: DictConfig) -> None:
     from rlreason.pipeline import run_pipeline
     from rlreason.report import print_summary
 
-    # In a sweep each job gets its own directory; make the config say where it really is.
+    # In a sweep each job gets its own directory; make the config say where it really is, and group the
+    # sweep's W&B runs by the sweep.
+    hydra_cfg = HydraConfig.get()
     OmegaConf.set_struct(cfg, False)
-    cfg.run_dir = HydraConfig.get().runtime.output_dir
+    cfg.run_dir = hydra_cfg.runtime.output_dir
+    if hydra_cfg.mode == RunMode.MULTIRUN and cfg.logger.group is None:
+        cfg.logger.group = Path(hydra_cfg.sweep.dir).name
     OmegaConf.set_struct(cfg, True)
     try:
         run = run_pipeline(cfg)
     except KeyboardInterrupt as stop:
         logger.warning("%s; re-run with run_dir=%s to resume", stop or "interrupted", cfg.run_dir)
+        if isinstance(stop, Interrupted):
+            hand_back(stop)  # under submitit: SIGUSR1 requeues the job, which resumes from the checkpoint
         sys.exit(stop.exit_code if isinstance(stop, Interrupted) else 130)
     except UserError as error:
         user_error(error)
@@ -99,6 +111,11 @@ def main() -> None:
         args.remove("--verbose")
         os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv = [sys.argv[0], *args]
+    if args[:1] == ["status"]:
+        from rlreason.status import main as status_main
+
+        status_main(args[1:])
+        return
     if args[:1] in (["rewards"], ["serve-reward"]):
         from rlreason.rewards.cli import rewards_main, serve_main
 

@@ -1,11 +1,15 @@
-"""Stopping on request: Ctrl-C (SIGINT), SIGTERM (Slurm, Kubernetes, ``docker stop``) and SIGUSR1 (which Slurm
-sends ahead of a time limit with ``--signal=USR1@<seconds>``) all mean the same thing.
+"""Stopping on request: Ctrl-C (SIGINT), SIGTERM (Slurm, Kubernetes, ``docker stop``) and SIGUSR1 or SIGUSR2
+(which Slurm sends ahead of a time limit with ``--signal=USR1@<seconds>``) all mean the same thing.
 
 During training the first signal finishes the current step, saves a checkpoint and stops, so a re-run resumes
 from that step; a second one stops at once. In a multi-process stage the processes agree after every step,
 so all of them stop at the same one. Outside training a signal stops the stage where it is. Either way
 the stage is recorded as ``interrupted`` in ``summary.json`` and the process exits with the conventional code
-(128 + the signal number: 130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1).
+(128 + the signal number: 130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1, 140 for SIGUSR2).
+
+A handler that was installed before rlreason's gets the signal once the run has stopped cleanly
+(:func:`hand_back`): under submitit (``hydra/launcher=slurm``) that is submitit's, which requeues the job on
+SIGUSR1, so a preempted or timed-out job comes back and resumes from the checkpoint just saved.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1") if hasattr(signal, name))
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
 
 
 class Interrupted(KeyboardInterrupt):
@@ -38,15 +42,30 @@ def _raise(signum, frame) -> None:
     raise Interrupted(signum)
 
 
+# The handlers stop_on_signals replaced, for hand_back once the run has stopped.
+_replaced: dict[int, object] = {}
+
+
 @contextlib.contextmanager
 def stop_on_signals():
     """Within the block every stop signal raises :class:`Interrupted`; the previous handlers come back after."""
     previous = {signum: signal.signal(signum, _raise) for signum in STOP_SIGNALS}
+    _replaced.update(previous)
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def hand_back(stop: Interrupted) -> None:
+    """Give the signal that stopped the run to the handler installed before rlreason's, if it is a program's
+    own (submitit's requeue on SIGUSR1); Python's and the system's defaults are left out (the run has stopped)."""
+    handler = _replaced.get(stop.signum)
+    if callable(handler) and handler not in (signal.default_int_handler, _raise):
+        logger.info("%s: handing it to the handler installed before rlreason's (%s)", signal.Signals(stop.signum).name,
+                    getattr(handler, "__qualname__", handler))
+        handler(stop.signum, None)
 
 
 class SaveOnInterrupt(TrainerCallback):

@@ -86,4 +86,19 @@ def environment() -> dict:
         "torch_threads": torch.get_num_threads(),
         "cuda_devices": torch.cuda.device_count(),  # names would initialise CUDA before vLLM forks
         "packages": packages,
+        **({"slurm": slurm_job()} if os.environ.get("SLURM_JOB_ID") else {}),
+    }
+
+
+def slurm_job() -> dict:
+    """The Slurm job this process runs in (from its ``SLURM_*`` environment): the id ``scancel`` and ``sacct``
+    take (``<array job>_<task>`` for a sweep's array), how often Slurm restarted it (requeues), its nodes."""
+    env = os.environ
+    array = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    return {
+        "job_id": f"{array[0]}_{array[1]}" if all(array) else env["SLURM_JOB_ID"],
+        "restart_count": int(env.get("SLURM_RESTART_COUNT", 0)),
+        "nodes": env.get("SLURM_JOB_NODELIST"),
+        "tasks": int(env.get("SLURM_NTASKS", 1)),
+        "partition": env.get("SLURM_JOB_PARTITION"),
     }

@@ -26,6 +26,9 @@ class LoggerConfig:
     project: str = "rlreason"
     mode: str = "offline"
     entity: Optional[str] = None
+    # the W&B group of the run's stages: the run dir's name by default; in a sweep (-m) the sweep's folder,
+    # so every run of the sweep lands in one group
+    group: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.name not in ("wandb", "none"):
@@ -55,8 +58,8 @@ def stage_run(cfg, run, stage: str):
         entity=cfg.logger.entity,
         mode=cfg.logger.mode,
         dir=str(run.dir),
-        group=run.id,
-        name=f"{run.id}-{stage}",
+        group=cfg.logger.group or run.id,
+        name=f"{cfg.logger.group}-{run.id}-{stage}" if cfg.logger.group else f"{run.id}-{stage}",
         job_type=stage,
         tags=[cfg.pipeline.name],
         config={"stage": stage, **OmegaConf.to_container(cfg, resolve=True)},

@@ -21,4 +21,6 @@ def test_a_sweep_job_runs_through_submitit_into_its_own_run_dir(tmp_path):
     assert "Submitit 'local' sweep output dir" in result.stdout + result.stderr
     summary = json.loads((tmp_path / "0" / "summary.json").read_text())
     assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 4
-    assert (tmp_path / "0" / "config.yaml").read_text().count("seed: 3") == 1
+    config = (tmp_path / "0" / "config.yaml").read_text()
+    assert config.count("seed: 3") == 1
+    assert f"group: {tmp_path.name}\n" in config  # the W&B group of every run of the sweep: the sweep's folder

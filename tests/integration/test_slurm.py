@@ -1,0 +1,120 @@
+"""The cluster path against a real Slurm: jobs/local_slurm.sh starts a one-node cluster on 127.0.0.1 (munged,
+slurmctld, slurmd), and rlreason submits to it through hydra-submitit-launcher as a user would."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "logger=none", "rollout=hf", "sft.max_steps=4", "grpo.prompts_per_step=2", "grpo.num_generations=4",
+    "grpo.max_completion_length=16", "data.reasoning.sft_size=32", "data.reasoning.grpo_size=8",
+    "data.reasoning.test_size=4", "data.tool_calling.test_size=0", "data.safety.test_size=0", "eval.num_samples=0",
+    "eval.max_new_tokens=16", "model.tiny_moe.tokenizer_corpus_size=200",
+]
+# what this one-node cluster can hold: no GPU, its 2 cores, a few GB
+ON_THIS_NODE = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=2",
+                "hydra.launcher.mem_gb=8", "hydra.launcher.timeout_min=30"]
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A running local Slurm; its SLURM_CONF and PATH (with the scontrol-backed sacct) for the commands."""
+    if os.geteuid() != 0 and not shutil.which("slurmctld"):
+        pytest.skip("needs root to install slurm-wlm and munge (or them installed)")
+    state = tmp_path_factory.mktemp("slurm")
+    env = {**os.environ, "RLREASON_SLURM_DIR": str(state)}
+    subprocess.run(["bash", str(ROOT / "jobs" / "local_slurm.sh"), "start"], check=True, env=env, timeout=600)
+    env.update({"SLURM_CONF": str(state / "slurm.conf"), "PATH": f"{state / 'bin'}:{os.environ['PATH']}"})
+    try:
+        yield env
+    finally:
+        subprocess.run(["bash", str(ROOT / "jobs" / "local_slurm.sh"), "stop"], env=env, timeout=120)
+
+
+def _rlreason(args, env, **kwargs):
+    return subprocess.run([sys.executable, "-m", "rlreason", *args], capture_output=True, text=True, env=env, cwd=ROOT, **kwargs)
+
+
+def test_a_pipeline_submitted_with_the_slurm_launcher_completes_and_its_summary_reads_back(slurm, tmp_path):
+    done = _rlreason(["-m", *ON_THIS_NODE, f"hydra.sweep.dir={tmp_path}", *TINY, "grpo.max_steps=1", "seed=0,1"], slurm, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for point, seed in ((0, 0), (1, 1)):  # one job per sweep point, each in its own run dir
+        summary = json.loads((tmp_path / str(point) / "summary.json").read_text())
+        assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 4
+        assert summary["attempts"][0]["environment"]["slurm"]["job_id"]
+        assert f"seed: {seed}\n" in (tmp_path / str(point) / "config.yaml").read_text()
+    jobs = {summary_job(tmp_path / str(p)) for p in (0, 1)}
+    assert len(jobs) == 2  # two Slurm jobs
+
+
+def summary_job(run_dir: Path) -> str:
+    return json.loads((run_dir / "summary.json").read_text())["attempts"][0]["environment"]["slurm"]["job_id"]
+
+
+def test_a_job_slurm_rejects_fails_at_once_with_slurms_reason(slurm, tmp_path):
+    start = time.monotonic()
+    done = _rlreason(["-m", *ON_THIS_NODE, "hydra.launcher.partition=nope", f"hydra.sweep.dir={tmp_path}", *TINY], slurm, timeout=300)
+    assert done.returncode != 0
+    assert "Invalid partition name specified" in done.stdout + done.stderr
+    assert time.monotonic() - start < 120  # not after waiting for a job that never ran
+
+
+def test_a_job_signalled_with_usr1_is_requeued_and_resumes_without_redoing_completed_stages(slurm, tmp_path):
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "rlreason", "-m", *ON_THIS_NODE, f"hydra.sweep.dir={tmp_path}", *TINY,
+         "grpo.max_steps=40", "grpo.save_steps=1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=slurm, cwd=ROOT,
+    )
+    run_dir = tmp_path / "0"
+    try:
+        deadline = time.monotonic() + 600
+        job = None
+        while time.monotonic() < deadline:  # wait until GRPO is training, a few steps in
+            logs = list(tmp_path.glob(".submitit/*/*_0_log.err"))
+            if logs and "/40 [" in logs[0].read_text(errors="replace").split("grpo: starting")[-1] \
+                    and (run_dir / "summary.json").exists():
+                summary = json.loads((run_dir / "summary.json").read_text())
+                if summary["stages"].get("grpo", {}).get("status") == "running":
+                    job = summary["attempts"][0]["environment"]["slurm"]["job_id"]
+                    break
+            time.sleep(1)
+        assert job, "GRPO never started training"
+        subprocess.run(["scancel", "--signal=USR1", job], check=True, env=slurm)
+        _release_when_requeued(job, slurm)
+        output, _ = launcher.communicate(timeout=900)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 0, output[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert len(summary["attempts"]) == 2  # the requeued job is a second attempt in the same run dir
+    assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 4
+    assert summary["stages"]["sft"]["attempt"] == 1 and summary["stages"]["init"]["attempt"] == 1  # not redone
+    assert summary["stages"]["grpo"]["attempt"] == 2
+    assert summary["stages"]["grpo"]["metrics"]["resumed_from"].endswith(tuple(f"checkpoint-{n}" for n in range(1, 40)))
+    assert all(a["environment"]["slurm"]["job_id"] == job for a in summary["attempts"])  # the same job, requeued
+    assert summary["attempts"][1]["environment"]["slurm"]["restart_count"] == 1
+    status = _rlreason(["status", str(run_dir)], slurm, timeout=120)
+    assert status.returncode == 0 and f"slurm job {job} (attempt 2, requeued 1 time): COMPLETED" in status.stdout
+    assert status.stdout.splitlines()[3].split() == ["grpo", "completed", status.stdout.splitlines()[3].split()[2], "2"]
+
+
+def _release_when_requeued(job: str, env: dict, timeout: float = 300) -> None:
+    """Once Slurm has requeued ``job``, let it start now: slurmctld holds a requeued job for two minutes
+    (Reason=BeginTime), which is right on a cluster and only slow here."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True, env=env).stdout
+        if state.startswith("PENDING") and "BeginTime" in state:
+            subprocess.run(["scontrol", "update", f"JobId={job}", "BeginTime=now"], check=True, env=env)
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"job {job} was not requeued within {timeout:.0f} s")
