@@ -71,23 +71,16 @@ def test_a_job_slurm_rejects_fails_at_once_with_slurms_reason(slurm, tmp_path):
 def test_a_job_signalled_with_usr1_is_requeued_and_resumes_without_redoing_completed_stages(slurm, tmp_path):
     launcher = subprocess.Popen(
         [sys.executable, "-m", "rlreason", "-m", *ON_THIS_NODE, f"hydra.sweep.dir={tmp_path}", *TINY,
-         "grpo.max_steps=40", "grpo.save_steps=1000"],
+         "grpo.max_steps=12", "grpo.save_steps=1000"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=slurm, cwd=ROOT,
     )
     run_dir = tmp_path / "0"
     try:
-        deadline = time.monotonic() + 600
-        job = None
-        while time.monotonic() < deadline:  # wait until GRPO is training, a few steps in
-            logs = list(tmp_path.glob(".submitit/*/*_0_log.err"))
-            if logs and "/40 [" in logs[0].read_text(errors="replace").split("grpo: starting")[-1] \
-                    and (run_dir / "summary.json").exists():
-                summary = json.loads((run_dir / "summary.json").read_text())
-                if summary["stages"].get("grpo", {}).get("status") == "running":
-                    job = summary["attempts"][0]["environment"]["slurm"]["job_id"]
-                    break
+        deadline = time.monotonic() + 300
+        while not (logs := list(tmp_path.glob(".submitit/*/*_0_log.err"))):
+            assert time.monotonic() < deadline, "the job never started"
             time.sleep(1)
-        assert job, "GRPO never started training"
+        job = _wait_for_grpo_training(run_dir, logs[0], 12)["attempts"][0]["environment"]["slurm"]["job_id"]
         subprocess.run(["scancel", "--signal=USR1", job], check=True, env=slurm)
         _release_when_requeued(job, slurm)
         output, _ = launcher.communicate(timeout=900)
@@ -99,12 +92,13 @@ def test_a_job_signalled_with_usr1_is_requeued_and_resumes_without_redoing_compl
     assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 4
     assert summary["stages"]["sft"]["attempt"] == 1 and summary["stages"]["init"]["attempt"] == 1  # not redone
     assert summary["stages"]["grpo"]["attempt"] == 2
-    assert summary["stages"]["grpo"]["metrics"]["resumed_from"].endswith(tuple(f"checkpoint-{n}" for n in range(1, 40)))
+    assert summary["stages"]["grpo"]["metrics"]["resumed_from"].endswith(tuple(f"checkpoint-{n}" for n in range(1, 12)))
     assert all(a["environment"]["slurm"]["job_id"] == job for a in summary["attempts"])  # the same job, requeued
     assert summary["attempts"][1]["environment"]["slurm"]["restart_count"] == 1
     status = _rlreason(["status", str(run_dir)], slurm, timeout=120)
     assert status.returncode == 0 and f"slurm job {job} (attempt 2, requeued 1 time): COMPLETED" in status.stdout
-    assert status.stdout.splitlines()[3].split() == ["grpo", "completed", status.stdout.splitlines()[3].split()[2], "2"]
+    grpo_line = next(line.split() for line in status.stdout.splitlines() if line.startswith("grpo "))
+    assert grpo_line[1] == "completed" and grpo_line[3] == "2"
 
 
 def _release_when_requeued(job: str, env: dict, timeout: float = 300) -> None:
@@ -114,7 +108,43 @@ def _release_when_requeued(job: str, env: dict, timeout: float = 300) -> None:
     while time.monotonic() < deadline:
         state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True, env=env).stdout
         if state.startswith("PENDING") and "BeginTime" in state:
-            subprocess.run(["scontrol", "update", f"JobId={job}", "BeginTime=now"], check=True, env=env)
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, env=env)
             return
         time.sleep(0.5)
     raise AssertionError(f"job {job} was not requeued within {timeout:.0f} s")
+
+
+def _wait_for_grpo_training(run_dir: Path, log: Path, steps: int, timeout: float = 600) -> dict:
+    """The summary once GRPO is a step into training (its progress bar in ``log``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and (run_dir / "summary.json").exists():
+            summary = json.loads((run_dir / "summary.json").read_text())
+            if summary["stages"].get("grpo", {}).get("status") == "running" and f"/{steps} [" in log.read_text(errors="replace"):
+                return summary
+        time.sleep(1)
+    raise AssertionError(f"GRPO never started training; see {log}")
+
+
+def test_the_r1_sbatch_script_passes_usr1_on_requeues_itself_and_resumes(slurm, tmp_path):
+    run_dir, log = tmp_path / "run", tmp_path / "job.out"
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", "--gpus-per-node=0", "--cpus-per-task=2", "--mem=4G", f"--output={log}", "--open-mode=append",
+         str(ROOT / "jobs" / "r1.sbatch"), *TINY, "grpo.max_steps=12", "grpo.save_steps=1000"],
+        capture_output=True, text=True, env={**slurm, "RUN_DIR": str(run_dir)}, cwd=ROOT, check=True,
+    )
+    job = submitted.stdout.strip()
+    _wait_for_grpo_training(run_dir, log, 12)
+    subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True, env=slurm)  # what --signal=B:USR1 sends
+    _release_when_requeued(job, slurm)
+    deadline = time.monotonic() + 600
+    while "JobState=COMPLETED" not in (state := subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True,
+                                                                  text=True, env=slurm).stdout):
+        assert "JobState=FAILED" not in state, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, state
+        time.sleep(1)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [a["environment"]["slurm"]["restart_count"] for a in summary["attempts"]] == [0, 1]
+    assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 4
+    assert summary["stages"]["sft"]["attempt"] == 1 and summary["stages"]["grpo"]["attempt"] == 2
+    assert summary["stages"]["grpo"]["metrics"]["resumed_from"]
