@@ -44,22 +44,6 @@ def _rlreason(args, env, **kwargs):
     return subprocess.run([sys.executable, "-m", "rlreason", *args], capture_output=True, text=True, env=env, cwd=ROOT, **kwargs)
 
 
-def test_a_pipeline_submitted_with_the_slurm_launcher_completes_and_its_summary_reads_back(slurm, tmp_path):
-    done = _rlreason(["-m", *ON_THIS_NODE, f"hydra.sweep.dir={tmp_path}", *TINY, "grpo.max_steps=1", "seed=0,1"], slurm, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    for point, seed in ((0, 0), (1, 1)):  # one job per sweep point, each in its own run dir
-        summary = json.loads((tmp_path / str(point) / "summary.json").read_text())
-        assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 4
-        assert summary["attempts"][0]["environment"]["slurm"]["job_id"]
-        assert f"seed: {seed}\n" in (tmp_path / str(point) / "config.yaml").read_text()
-    jobs = {summary_job(tmp_path / str(p)) for p in (0, 1)}
-    assert len(jobs) == 2  # two Slurm jobs
-
-
-def summary_job(run_dir: Path) -> str:
-    return json.loads((run_dir / "summary.json").read_text())["attempts"][0]["environment"]["slurm"]["job_id"]
-
-
 def test_a_job_slurm_rejects_fails_at_once_with_slurms_reason(slurm, tmp_path):
     start = time.monotonic()
     done = _rlreason(["-m", *ON_THIS_NODE, "hydra.launcher.partition=nope", f"hydra.sweep.dir={tmp_path}", *TINY], slurm, timeout=300)
@@ -68,10 +52,13 @@ def test_a_job_slurm_rejects_fails_at_once_with_slurms_reason(slurm, tmp_path):
     assert time.monotonic() - start < 120  # not after waiting for a job that never ran
 
 
-def test_a_job_signalled_with_usr1_is_requeued_and_resumes_without_redoing_completed_stages(slurm, tmp_path):
+def test_a_sweep_runs_one_job_per_point_and_a_job_signalled_with_usr1_is_requeued_and_resumes(slurm, tmp_path):
+    """seed=0,1: two Slurm jobs, each in its own run dir; the first is sent SIGUSR1 while GRPO trains (as Slurm
+    does before the time limit): it saves, submitit requeues it, and the requeued job resumes in the same run
+    dir without redoing the stages that completed. The launcher waits for both and reads their results."""
     launcher = subprocess.Popen(
         [sys.executable, "-m", "rlreason", "-m", *ON_THIS_NODE, f"hydra.sweep.dir={tmp_path}", *TINY,
-         "grpo.max_steps=12", "grpo.save_steps=1000"],
+         "grpo.max_steps=12", "grpo.save_steps=1000", "seed=0,1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=slurm, cwd=ROOT,
     )
     run_dir = tmp_path / "0"
@@ -99,6 +86,12 @@ def test_a_job_signalled_with_usr1_is_requeued_and_resumes_without_redoing_compl
     assert status.returncode == 0 and f"slurm job {job} (attempt 2, requeued 1 time): COMPLETED" in status.stdout
     grpo_line = next(line.split() for line in status.stdout.splitlines() if line.startswith("grpo "))
     assert grpo_line[1] == "completed" and grpo_line[3] == "2"
+
+    other = json.loads((tmp_path / "1" / "summary.json").read_text())  # the second sweep point, its own job
+    assert [s["status"] for s in other["stages"].values()] == ["completed"] * 4
+    assert other["attempts"][0]["environment"]["slurm"]["job_id"] != job
+    config = (tmp_path / "1" / "config.yaml").read_text()
+    assert "seed: 1\n" in config and f"group: {tmp_path.name}\n" in config  # W&B groups a sweep by its folder
 
 
 def _release_when_requeued(job: str, env: dict, timeout: float = 300) -> None:
