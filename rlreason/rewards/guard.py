@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import functools
 import inspect
 import logging
 import math
 from collections.abc import Callable
 from typing import Any
+
+from trl.trainer.utils import is_async_callable
 
 from rlreason.errors import UserError
 
@@ -61,13 +62,6 @@ def check_signature(name: str, fn: Callable) -> None:
         raise RewardSpecError(
             f"reward {name!r}: its signature {signature} cannot take fn(prompts=..., completions=..., **kwargs) ({error})"
         ) from error
-
-
-def is_async(fn: Callable) -> bool:
-    """Whether calling ``fn`` returns a coroutine (functions, partials and callable instances alike)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
 
 
 class GuardedReward:
@@ -154,7 +148,7 @@ class AsyncGuardedReward(GuardedReward):
 
 def guard(name: str, fn: Callable, on_error: str = "raise", timeout_s: float | None = None) -> GuardedReward:
     """The checked form of ``fn``: async when ``fn`` is."""
-    kind = AsyncGuardedReward if is_async(fn) else GuardedReward
+    kind = AsyncGuardedReward if is_async_callable(fn) else GuardedReward  # TRL's own test, which its trainer uses
     return kind(name, fn, on_error, timeout_s)
 
 

@@ -7,6 +7,7 @@ import math
 import time
 
 import pytest
+from trl.trainer.utils import is_async_callable
 
 from rlreason.rewards.guard import (
     AsyncGuardedReward,
@@ -15,7 +16,6 @@ from rlreason.rewards.guard import (
     RewardSpecError,
     call,
     guard,
-    is_async,
 )
 
 PROMPTS, COMPLETIONS = ["q1", "q2"], ["a", "bb"]
@@ -87,7 +87,7 @@ def test_an_async_reward_stays_async_and_is_guarded_the_same_way():
         await asyncio.sleep(5)
 
     reward = guard("judged", judged)
-    assert isinstance(reward, AsyncGuardedReward) and is_async(reward)  # TRL runs it on its event loop
+    assert isinstance(reward, AsyncGuardedReward) and is_async_callable(reward)  # TRL runs it on its event loop
     assert call(reward, prompts=PROMPTS, completions=COMPLETIONS) == [0.5, 0.5]
     with pytest.raises(RewardError, match="time budget of 0.1 s"):
         call(guard("hung", hung, timeout_s=0.1), prompts=PROMPTS, completions=COMPLETIONS)
