@@ -49,9 +49,9 @@ class RewardModelStageConfig:
     test_file: Optional[str] = None  # held-out pairs; None: from the tasks' test splits (or the train file's tail)
     pairs_per_task: int = 400  # training pairs built from each task
     test_pairs_per_task: int = 100  # held-out pairs built from each task (fewer when its test split is smaller)
-    num_train_epochs: float = 2.0
+    num_train_epochs: float = 3.0
     batch_size: int = 16
-    learning_rate: float = 1e-4
+    learning_rate: float = 5e-4  # on the tiny MoE's SFT backbone: held-out 0.699 (1e-4 for 2 epochs: 0.611)
     lr_scheduler_type: str = "cosine"
     warmup_steps: int = 10
     max_length: int = 512
