@@ -45,9 +45,9 @@ class PipelineConfig:
 def _inputs(cfg, run) -> dict[str, str | None]:
     """Fingerprints of every checkpoint a stage starting now could read: the run's, the user's, and the reward
     models GRPO scores with (``rm:PATH``), so a re-trained reward model re-runs the stages that used it."""
-    from rlreason.rewards.registry import prefixed
+    from rlreason.rewards.registry import reward_model_path
 
-    reward_models = [p[1] for s in cfg.reward.functions if (p := prefixed(s.fn or "")) and p[0] == "rm" and Path(p[1]).exists()]
+    reward_models = [path for spec in cfg.reward.functions if (path := reward_model_path(spec)) and Path(path).exists()]
     paths = [*run.checkpoints().values(), *([cfg.model.path] if cfg.model.path else []), *cfg.eval.checkpoints, *reward_models]
     return fingerprints(dict.fromkeys(paths))
 

@@ -100,18 +100,18 @@ def sample_call(reward, rows: list[dict]):
 
 def made_by_a_stage(spec, stages: list[str]) -> bool:
     """Whether ``spec`` is a reward model that a ``reward_model`` stage of this pipeline has yet to train."""
-    from rlreason.rewards.registry import prefixed
+    from rlreason.rewards.registry import reward_model_path
 
-    target = prefixed(spec.fn or spec._target_ or "")
-    return bool(target) and target[0] == "rm" and "reward_model" in stages and not Path(target[1], "config.json").is_file()
+    path = reward_model_path(spec)
+    return path is not None and "reward_model" in stages and not Path(path, "config.json").is_file()
 
 
 def _check_rewards(cfg, rows: list[dict], stages: list[str]) -> None:
     from rlreason.rewards import RewardError, build_reward
     from rlreason.rewards.guard import call
+    from rlreason.rewards.registry import check_specs
 
-    if not cfg.reward.functions:
-        raise UserError("reward.functions is empty: GRPO needs at least one reward")
+    check_specs(cfg.reward.functions)  # before any is skipped: the names are known without the models
     sample = [rows[0], rows[-1]] if len(rows) > 1 else rows
     for index, spec in enumerate(cfg.reward.functions):
         if made_by_a_stage(spec, stages):

@@ -180,15 +180,25 @@ def build_reward(spec: RewardSpec, on_error: str = "raise", where: str = "reward
     return Reward(name=name, fn=guard(name, instantiate(target, spec.kwargs), on_error, spec.timeout_s), weight=spec.weight)
 
 
-def build_rewards(cfg) -> list[Reward]:
-    """The weighted, guarded rewards of ``cfg.reward`` (a ``RewardConfig``)."""
-    if not cfg.functions:
+def reward_model_path(spec: RewardSpec) -> str | None:
+    """The folder of an ``rm:PATH`` spec, else None."""
+    target = prefixed(spec.fn or spec._target_ or "")
+    return target[1] if target and target[0] == "rm" else None
+
+
+def check_specs(functions: list[RewardSpec]) -> None:
+    """``reward.functions`` names at least one reward, each under its own name (checked without building them)."""
+    if not functions:
         raise RewardSpecError("reward.functions is empty: GRPO needs at least one reward")
-    rewards = [build_reward(spec, cfg.on_error, f"reward.functions[{i}]") for i, spec in enumerate(cfg.functions)]
-    names = [r.name for r in rewards]
+    names = [spec.name or reward_name(spec.fn or spec._target_ or "") for spec in functions]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise RewardSpecError(
             f"reward.functions: names {sorted(duplicates)} appear twice; each reward must be distinct (give one a 'name')"
         )
-    return rewards
+
+
+def build_rewards(cfg) -> list[Reward]:
+    """The weighted, guarded rewards of ``cfg.reward`` (a ``RewardConfig``)."""
+    check_specs(cfg.functions)
+    return [build_reward(spec, cfg.on_error, f"reward.functions[{i}]") for i, spec in enumerate(cfg.functions)]
