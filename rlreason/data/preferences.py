@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from rlreason.data.mixer import as_dataclass, row_tools
 from rlreason.errors import UserError
-from rlreason.models.chat import render_prompt
+from rlreason.rewards.model import prompt_text
 from rlreason.tasks import TASKS
 from rlreason.tasks.common import completion_text, load_file, require_values
 
@@ -42,10 +42,8 @@ def file_pairs(path: str, key: str) -> list[dict]:
 
 def rendered(pairs: list[dict], tokenizer) -> Dataset:
     """Pairs as text, TRL's explicit-prompt format; TRL appends the end-of-sequence token, as ``reward_text`` does."""
-    rows = []
-    for pair in pairs:
-        prompt = pair["prompt"]
-        text = render_prompt(tokenizer, prompt, row_tools(pair)) if isinstance(prompt, list) else prompt
-        rows.append({"prompt": text, "chosen": completion_text(pair["chosen"]), "rejected": completion_text(pair["rejected"]),
-                     "task": pair.get("task") or "file"})
-    return Dataset.from_list(rows)
+    return Dataset.from_list([
+        {"prompt": prompt_text(tokenizer, pair["prompt"], row_tools(pair)), "chosen": completion_text(pair["chosen"]),
+         "rejected": completion_text(pair["rejected"]), "task": pair.get("task") or "file"}
+        for pair in pairs
+    ])

@@ -24,10 +24,14 @@ from rlreason.tasks.common import completion_text
 logger = logging.getLogger(__name__)
 
 
+def prompt_text(tokenizer, prompt, tools=None) -> str:
+    """A prompt as the policy saw it: chat messages through its template (with the row's tools), text as is."""
+    return render_prompt(tokenizer, prompt, tools) if isinstance(prompt, list) else prompt
+
+
 def reward_text(tokenizer, prompt, completion, tools=None) -> str:
     """What a reward model reads of one sample: the rendered prompt, the reply and the end-of-sequence token."""
-    prompt_text = render_prompt(tokenizer, prompt, tools) if isinstance(prompt, list) else prompt
-    return prompt_text + completion_text(completion) + (tokenizer.eos_token or "")
+    return prompt_text(tokenizer, prompt, tools) + completion_text(completion) + (tokenizer.eos_token or "")
 
 
 class RewardModel:

@@ -196,12 +196,17 @@ def held_out_examples(data_cfg, seed: int) -> list[ToolCallingExample]:
     return generate("test", data_cfg.tool_calling.test_size, seed)
 
 
+def tool_call(name: str, arguments: dict) -> str:
+    """One call in the product's tool-call format."""
+    return f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"
+
+
 def _wrong_call(example: ToolCallingExample, rng: random.Random) -> str:
     """A reply the checker rejects: a call where none fits, no call, another tool, or another argument value."""
     offered = [tool["name"] for tool in example.tools]
     if not example.expected:
         name = rng.choice(offered)
-        return f"<tool_call>{json.dumps({'name': name, 'arguments': REQUESTS[name](rng)[1]})}</tool_call>"
+        return tool_call(name, REQUESTS[name](rng)[1])
     (name, allowed), = example.expected[0].items()
     arguments = {arg: values[0] for arg, values in allowed.items()}
     kind = rng.choice(["no_call", "other_tool", "other_value"] if len(offered) > 1 else ["no_call", "other_value"])
@@ -209,11 +214,11 @@ def _wrong_call(example: ToolCallingExample, rng: random.Random) -> str:
         return "No available function fits this request."
     if kind == "other_tool":
         other = rng.choice([n for n in offered if n != name])
-        return f"<tool_call>{json.dumps({'name': other, 'arguments': REQUESTS[other](rng)[1]})}</tool_call>"
+        return tool_call(other, REQUESTS[other](rng)[1])
     other_arguments = REQUESTS[name](rng)[1]
     while other_arguments == arguments:
         other_arguments = REQUESTS[name](rng)[1]
-    return f"<tool_call>{json.dumps({'name': name, 'arguments': other_arguments})}</tool_call>"
+    return tool_call(name, other_arguments)
 
 
 def preference_pairs(data_cfg, split: str, size: int, seed: int) -> list[dict]:
@@ -356,7 +361,7 @@ def gold_completion(example: ToolCallingExample) -> str:
     for option in example.expected:
         (name, allowed_args), = option.items()
         arguments = {arg: allowed[0] for arg, allowed in allowed_args.items() if allowed and allowed[0] != ""}
-        blocks.append(f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>")
+        blocks.append(tool_call(name, arguments))
     return "".join(blocks) if blocks else "No available function fits this request."
 
 
