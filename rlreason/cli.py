@@ -37,6 +37,7 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from rlreason.config import register_schema  # noqa: E402
+from rlreason.distributed import cluster  # noqa: E402
 from rlreason.errors import EXIT_USER_ERROR, UserError, one_line, show_tracebacks  # noqa: E402
 from rlreason.interrupt import Interrupted, hand_back  # noqa: E402
 from rlreason.stages.contract import usable_dir  # noqa: E402
@@ -71,7 +72,13 @@ def _main(cfg: DictConfig) -> None:
         cfg.logger.group = Path(hydra_cfg.sweep.dir).name
     OmegaConf.set_struct(cfg, True)
     try:
-        run = run_pipeline(cfg)
+        lay = cluster.layout(cfg)
+        if not lay.is_leader:  # another node of a multi-node job: it does what the first task asks
+            if cluster.follow(lay, cfg.cluster.heartbeat_timeout_s):
+                sys.exit(1)
+            return  # (not sys.exit(0): under submitit every task must return for the job to have a result)
+        with cluster.leading(lay):
+            run = run_pipeline(cfg)
     except KeyboardInterrupt as stop:
         logger.warning("%s; re-run with run_dir=%s to resume", stop or "interrupted", cfg.run_dir)
         if isinstance(stop, Interrupted):

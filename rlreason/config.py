@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 
 from rlreason.data.mixer import DataConfig
+from rlreason.distributed.cluster import ClusterConfig
 from rlreason.distributed.config import DistributedConfig
 from rlreason.models.loading import ModelConfig
 from rlreason.pipeline import PipelineConfig
@@ -46,6 +47,7 @@ class RLReasonConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     resume: ResumeConfig = field(default_factory=ResumeConfig)  # what a re-run in the same run_dir reuses
     distributed: DistributedConfig = field(default_factory=DistributedConfig)  # training stages across processes
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)  # the nodes of a Slurm job, and their roles
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):

@@ -34,7 +34,8 @@ class DistributedConfig:
     """``conf/distributed/``: the strategy, and the processes it runs on."""
 
     strategy: Strategy = Strategy.single
-    num_processes: Optional[int] = None  # None: one per visible GPU; on CPU set it (e.g. 2)
+    # All training processes, over every training node; None: one per GPU; on CPU set it (e.g. 2)
+    num_processes: Optional[int] = None
     master_port: int = 0  # 0: a free port on 127.0.0.1
     # A rank waiting this long for the others (a crashed or hung peer) fails instead of waiting for ever.
     timeout_s: int = 1800
@@ -55,7 +56,8 @@ STOP_RESULT = "interrupted"
 
 
 def world_size(cfg, device: str) -> int:
-    """The number of training processes: ``distributed.num_processes``, or one per visible GPU."""
+    """The number of training processes: ``distributed.num_processes``, or one per GPU of every training node
+    (``cluster.nodes - cluster.vllm_nodes`` of them; the GPUs visible here on one node)."""
     d = cfg.distributed
     if Strategy(d.strategy) is Strategy.single:
         return 1
@@ -64,7 +66,10 @@ def world_size(cfg, device: str) -> int:
     if device == "cuda":
         import torch
 
-        return torch.cuda.device_count()
+        nodes = cfg.cluster.nodes - cfg.cluster.vllm_nodes
+        if nodes > 1 and cfg.cluster.gpus_per_node == 0:
+            raise UserError("device=cuda on several nodes: set cluster.gpus_per_node (or distributed.num_processes)")
+        return torch.cuda.device_count() if nodes == 1 else nodes * cfg.cluster.gpus_per_node
     raise UserError(f"distributed={Strategy(d.strategy).value} on CPU: set distributed.num_processes (e.g. 2)")
 
 

@@ -1,6 +1,7 @@
 """The parent side of a multi-process training stage: launch the ranks, forward stop signals, read the result.
 
-The ranks run under ``torch.distributed.run`` (one node, ``--nproc_per_node``), in a session of their own so
+The ranks run under ``torch.distributed.run`` (``--nproc_per_node`` on each node; on more than one node the
+other nodes' launchers are started by the job's follower tasks, :mod:`rlreason.distributed.cluster`), in a session of their own so
 that only this process decides what a signal means: the first stop signal is sent to every rank, which
 finish their step together, save and stop (the stage ends ``interrupted``, as in one process); a second one
 stops them at once. Rank 0 writes the stage's result to ``<stage>/distributed/result.json``; the launch
@@ -14,13 +15,17 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from rlreason.distributed import cluster
 from rlreason.distributed.config import STOP_RESULT, Strategy, config_dir, world_size, write_deepspeed_config
+from rlreason.errors import UserError
 from rlreason.interrupt import STOP_SIGNALS, Interrupted
 from rlreason.stages.contract import StageResult
 
@@ -33,30 +38,65 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def command(cfg, run_dir: Path, label: str, processes: int) -> list[str]:
-    port = cfg.distributed.master_port or free_port()
+def command(label: str, run_dir: Path, nnodes: int, nproc_per_node: int, master_addr: str, master_port: int, node_rank: int = 0) -> list[str]:
+    """``torch.distributed.run`` for node ``node_rank``'s share of a stage (the leader's node is rank 0)."""
     return [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={processes}",
-        "--master_addr=127.0.0.1", f"--master_port={port}",
+        sys.executable, "-m", "torch.distributed.run", f"--nnodes={nnodes}", f"--node_rank={node_rank}",
+        f"--nproc_per_node={nproc_per_node}", f"--master_addr={master_addr}", f"--master_port={master_port}",
         "-m", "rlreason.distributed.worker", str(run_dir), label,
     ]
 
 
+def on_node(argv: list[str], node_rank: int) -> list[str]:
+    """The leader's launch command ``argv`` as node ``node_rank`` runs it."""
+    return [f"--node_rank={node_rank}" if a.startswith("--node_rank=") else a for a in argv]
+
+
 def run_stage(cfg, run, label: str, device: str) -> StageResult:
-    """Run stage ``label`` on ``world_size`` processes; its result, or :class:`Interrupted` if stopped."""
-    processes = world_size(cfg, device)
+    """Run stage ``label`` on ``world_size`` processes, across the job's training nodes under
+    ``cluster.nodes`` > 1; its result, or :class:`Interrupted` if stopped."""
+    lay = cluster.layout(cfg, run.dir)
+    processes, nodes = world_size(cfg, device), lay.train_tasks
+    if processes % nodes:
+        raise UserError(f"distributed.num_processes={processes} does not split evenly over the {nodes} training nodes (cluster.nodes)")
     folder = config_dir(run.dir / label)
     write_deepspeed_config(Strategy(cfg.distributed.strategy), run.dir / label)
     result_file = folder / "result.json"
     result_file.unlink(missing_ok=True)
     pid_dir = folder / "pids"
-    pid_dir.mkdir(exist_ok=True)
-    for stale in pid_dir.glob("*"):
-        stale.unlink()
-    argv = command(cfg, run.dir, label, processes)
-    (folder / "launch.sh").write_text("#!/bin/sh\n# how rlreason started this stage's processes\n" + shlex.join(argv) + "\n")
-    env = {**os.environ, "RLREASON_PID_DIR": str(pid_dir), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(_threads(processes)))}
-    logger.info("stage %s: %d processes, %s (%s)", label, processes, Strategy(cfg.distributed.strategy).value, folder / "deepspeed.json")
+    shutil.rmtree(pid_dir, ignore_errors=True)
+    pid_dir.mkdir()
+    per_node = processes // nodes
+    master = cluster.host() if nodes > 1 else "127.0.0.1"
+    argv = command(label, run.dir, nodes, per_node, master, cfg.distributed.master_port or free_port())
+    (folder / "launch.sh").write_text("#!/bin/sh\n# how rlreason started this stage's processes (on the first node)\n" + shlex.join(argv) + "\n")
+    env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(_threads(per_node)))}
+    where = f" on {nodes} nodes" if nodes > 1 else ""
+    logger.info("stage %s: %d processes%s, %s (%s)", label, processes, where, Strategy(cfg.distributed.strategy).value, folder / "deepspeed.json")
+    request = cluster.post(lay, "train", label=label, argv=argv, env=env, pid_dir=str(pid_dir)) if nodes > 1 else None
+    failed_follower = (lambda: _failed_follower(lay, request, nodes)) if request is not None else None
+    code, signals_seen = supervise(argv, {**os.environ, **env, "RLREASON_PID_DIR": str(pid_dir / "0")}, label, failed_follower)
+    for task in range(1, nodes):  # the followers' launchers end with the leader's (one rendezvous)
+        reply = cluster.wait_reply(lay, request, task, cfg.distributed.timeout_s, f"its part of stage {label}")
+        if reply["exit_code"] != 0 and not signals_seen:
+            code = code or reply["exit_code"]
+            logger.error("stage %s: the processes on task %d (%s) exited with code %d; see that task's log", label, task, reply["host"], reply["exit_code"])
+    outcome = json.loads(result_file.read_text()) if result_file.exists() else None
+    if outcome and outcome.get(STOP_RESULT):
+        raise Interrupted(outcome[STOP_RESULT], outcome.get("message", ""))
+    if signals_seen:
+        raise Interrupted(signals_seen[0], f"{label} stopped by {signal.Signals(signals_seen[0]).name}")
+    if code != 0 or outcome is None:
+        raise RuntimeError(f"stage {label}: a training process failed (exit code {code}); its traceback is above")
+    return StageResult(checkpoint=outcome["checkpoint"], metrics=outcome["metrics"])
+
+
+def supervise(argv: list[str], env: dict, label: str, give_up=None) -> tuple[int, list[int]]:
+    """Run one node's launcher ``argv`` in a session of its own, passing stop signals to its ranks (whose pid
+    files are in ``env["RLREASON_PID_DIR"]``); its exit code, and the stop signals that came. ``give_up``, polled
+    while it runs, says when to kill it (another node's part failed: this one would wait for it for ever)."""
+    pid_dir = Path(env["RLREASON_PID_DIR"])
+    pid_dir.mkdir(parents=True, exist_ok=True)
     child = subprocess.Popen(argv, env=env, start_new_session=True)
     signals_seen: list[int] = []
 
@@ -73,22 +113,29 @@ def run_stage(cfg, run, label: str, device: str) -> StageResult:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
         else:
-            logger.warning("%s: stopping the %d processes of %s after their current step", signal.Signals(signum).name, processes, label)
+            logger.warning("%s: stopping the processes of %s after their current step", signal.Signals(signum).name, label)
 
     previous = {s: signal.signal(s, forward) for s in STOP_SIGNALS}
     try:
-        code = child.wait()
+        while (code := child.poll()) is None:
+            if give_up is not None and give_up():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                code = child.wait()
+                break
+            time.sleep(0.5)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    outcome = json.loads(result_file.read_text()) if result_file.exists() else None
-    if outcome and outcome.get(STOP_RESULT):
-        raise Interrupted(outcome[STOP_RESULT], outcome.get("message", ""))
-    if signals_seen:
-        raise Interrupted(signals_seen[0], f"{label} stopped by {signal.Signals(signals_seen[0]).name}")
-    if code != 0 or outcome is None:
-        raise RuntimeError(f"stage {label}: a training process failed (exit code {code}); its traceback is above")
-    return StageResult(checkpoint=outcome["checkpoint"], metrics=outcome["metrics"])
+    return code, signals_seen
+
+
+def _failed_follower(lay, request: int, nodes: int) -> bool:
+    for task in range(1, nodes):
+        reply = cluster.reply_path(lay, request, task)
+        if reply.exists() and json.loads(reply.read_text())["exit_code"] != 0:
+            return True
+    return False
 
 
 def _threads(processes: int) -> int:

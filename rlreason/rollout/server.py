@@ -21,6 +21,8 @@ import requests
 from safetensors.torch import save_file
 from trl.generation.vllm_generation import VLLMGeneration
 
+from rlreason.distributed import cluster
+from rlreason.distributed.config import is_main_process
 from rlreason.rollout.weight_sync import checkpoint_format_weights
 
 logger = logging.getLogger(__name__)
@@ -30,10 +32,11 @@ class ServerError(RuntimeError):
     """The vLLM server did not start, died, or cannot be reached."""
 
 
-def server_command(checkpoint: str, device: str, dtype: str, seed: int, rollout) -> list[str]:
-    """The command that serves ``checkpoint`` for GRPO on ``device``."""
+def server_command(checkpoint: str, device: str, dtype: str, seed: int, rollout, host: str | None = None) -> list[str]:
+    """The command that serves ``checkpoint`` for GRPO on ``device``, listening on ``host`` (default
+    ``rollout.server.host``)."""
     server = rollout.server
-    common = ["--host", server.host, "--port", str(server.port), "--max-model-len", str(rollout.max_model_length)]
+    common = ["--host", host or server.host, "--port", str(server.port), "--max-model-len", str(rollout.max_model_length)]
     if device == "cpu":
         return [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", checkpoint, *common,
@@ -63,20 +66,25 @@ def wait_healthy(url: str, timeout: float, process: subprocess.Popen | None = No
 
 
 @contextlib.contextmanager
-def managed_server(checkpoint: str, device: str, dtype: str, seed: int, rollout, log_dir: Path):
-    """Yield the URL of a healthy server for ``checkpoint``: the user's (``rollout.server.url``) or one
-    started here on 127.0.0.1 and stopped on exit, however the block exits."""
+def managed_server(checkpoint: str, device: str, dtype: str, seed: int, rollout, log_dir: Path, lay: cluster.Layout | None = None):
+    """Yield the URL of a healthy server for ``checkpoint``: the user's (``rollout.server.url``), one on the
+    job's vLLM node (``cluster.vllm_nodes=1``, layout ``lay``), or one started here on 127.0.0.1; the last two
+    are stopped on exit, however the block exits."""
     server = rollout.server
     if server.url:
         wait_healthy(server.url.rstrip("/"), server.timeout)
         yield server.url.rstrip("/")
         return
     log = log_dir / "vllm_server.log"
-    env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1", "VLLM_CPU_KVCACHE_SPACE": str(rollout.kv_cache_gib)}
+    env = {"VLLM_SERVER_DEV_MODE": "1", "VLLM_CPU_KVCACHE_SPACE": str(rollout.kv_cache_gib)}
+    if lay is not None and lay.vllm_task is not None:
+        with _server_on_vllm_node(lay, server_command(checkpoint, device, dtype, seed, rollout, "0.0.0.0"), env, log, server) as url:
+            yield url
+        return
     command = server_command(checkpoint, device, dtype, seed, rollout)
     logger.info("starting vLLM server: %s (log: %s)", " ".join(command), log)
     with open(log, "w") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True)
     url = f"http://{server.host}:{server.port}"
     try:
         wait_healthy(url, server.timeout, process, log)
@@ -88,6 +96,21 @@ def managed_server(checkpoint: str, device: str, dtype: str, seed: int, rollout,
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def _server_on_vllm_node(lay: cluster.Layout, command: list[str], env: dict, log: Path, server):
+    """The job's vLLM task serves ``command``; yield its URL once healthy, and have it stop the server after."""
+    request = cluster.post(lay, "serve", argv=command, env=env, port=server.port, log=str(log))
+    try:
+        url = cluster.wait_reply(lay, request, lay.vllm_task, server.timeout, "starting the vLLM server")["url"]
+        logger.info("vLLM server on task %d: %s (log: %s)", lay.vllm_task, url, log)
+        wait_healthy(url, server.timeout, log=log)
+        yield url
+    finally:
+        stop = cluster.post(lay, "stop", serve=request)
+        with contextlib.suppress(RuntimeError):
+            cluster.wait_reply(lay, stop, lay.vllm_task, 60, "stopping the vLLM server")
 
 
 class OpenAIServerClient:
@@ -130,16 +153,19 @@ class OpenAIServerClient:
 class CPUServerGeneration(VLLMGeneration):
     """TRL's server-mode generation against a CPU vLLM server; weights travel through a checkpoint file."""
 
-    def __init__(self, *args, server_url: str, sync_dir: Path, **kwargs):
+    def __init__(self, *args, server_url: str | None, sync_dir: Path, **kwargs):
         self.server_url, self.sync_file = server_url, Path(sync_dir) / "policy.safetensors"
         super().__init__(*args, mode="server", **kwargs)
 
     def _init_vllm(self) -> None:
-        self.vllm_client = OpenAIServerClient(self.server_url, self.model.name_or_path, self.server_timeout)
+        # As in TRL's server mode, only the main process talks to the server (the others get its samples).
+        self.vllm_client = OpenAIServerClient(self.server_url, self.model.name_or_path, self.server_timeout) if is_main_process() else None
 
     def sync_weights(self) -> None:
-        weights = checkpoint_format_weights(self.accelerator.unwrap_model(self.model))
-        # Tied tensors share storage, which safetensors refuses; the tiny copies cost nothing.
-        save_file({name: tensor.contiguous().clone() for name, tensor in weights.items()}, str(self.sync_file))
-        self.vllm_client.reload_weights(str(self.sync_file))
-        self.vllm_client.reset_prefix_cache()
+        weights = checkpoint_format_weights(self.accelerator.unwrap_model(self.model))  # under ZeRO-3 a collective
+        if is_main_process():
+            # Tied tensors share storage, which safetensors refuses; the tiny copies cost nothing.
+            save_file({name: tensor.contiguous().clone() for name, tensor in weights.items()}, str(self.sync_file))
+            self.vllm_client.reload_weights(str(self.sync_file))
+            self.vllm_client.reset_prefix_cache()
+        self.accelerator.wait_for_everyone()

@@ -34,6 +34,7 @@ from trl import GRPOConfig
 
 from rlreason import tracking
 from rlreason.data.mixer import grpo_dataset, without_long_prompts
+from rlreason.distributed import cluster
 from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
@@ -214,9 +215,9 @@ def run(cfg, run) -> StageResult:
     if cfg.data.drop_long_prompts:
         train_dataset = without_long_prompts(train_dataset, tokenizer, context_limit(cfg, source) - cfg.grpo.max_completion_length)
     server = contextlib.nullcontext()
-    if args.use_vllm and args.vllm_mode == "server":
+    if args.use_vllm and args.vllm_mode == "server" and is_main_process():  # the one process that samples
         dtype = str(model.dtype).removeprefix("torch.")
-        server = managed_server(source, device, dtype, cfg.seed, cfg.rollout, out)
+        server = managed_server(source, device, dtype, cfg.seed, cfg.rollout, out, cluster.layout(cfg, run.dir))
     with tracking.stage_run(cfg, run, "grpo"), SaveOnInterrupt() as interrupt, server as server_url:
         args.vllm_server_base_url = server_url
         trainer = RolloutGRPOTrainer(

@@ -107,6 +107,15 @@ def _release_when_requeued(job: str, env: dict, timeout: float = 300) -> None:
     raise AssertionError(f"job {job} was not requeued within {timeout:.0f} s")
 
 
+def _wait_until_done(job: str, env: dict, log: Path, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while "JobState=COMPLETED" not in (state := subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True,
+                                                                  text=True, env=env).stdout):
+        assert "JobState=FAILED" not in state, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, state
+        time.sleep(1)
+
+
 def _wait_for_grpo_training(run_dir: Path, log: Path, steps: int, timeout: float = 600) -> dict:
     """The summary once GRPO is a step into training (its progress bar in ``log``)."""
     deadline = time.monotonic() + timeout
@@ -130,14 +139,64 @@ def test_the_r1_sbatch_script_passes_usr1_on_requeues_itself_and_resumes(slurm, 
     _wait_for_grpo_training(run_dir, log, 12)
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True, env=slurm)  # what --signal=B:USR1 sends
     _release_when_requeued(job, slurm)
-    deadline = time.monotonic() + 600
-    while "JobState=COMPLETED" not in (state := subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True,
-                                                                  text=True, env=slurm).stdout):
-        assert "JobState=FAILED" not in state, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, state
-        time.sleep(1)
+    _wait_until_done(job, slurm, log)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [a["environment"]["slurm"]["restart_count"] for a in summary["attempts"]] == [0, 1]
     assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 4
     assert summary["stages"]["sft"]["attempt"] == 1 and summary["stages"]["grpo"]["attempt"] == 2
     assert summary["stages"]["grpo"]["metrics"]["resumed_from"]
+
+
+# Two tasks of one job as two "nodes": this cluster has one node, so both tasks land on it; rlreason treats
+# them as it treats one task per node (the leader's host is the rendezvous, each task its node's launcher).
+TWO_TASKS = ["hydra/launcher=slurm_multinode", "cluster.nodes=2", "hydra.launcher.nodes=1", "hydra.launcher.tasks_per_node=2",
+             "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=8", "hydra.launcher.timeout_min=30"]
+
+
+def _requests(run_dir: Path) -> list[tuple[dict, dict]]:
+    """The leader's requests to the followers of the job's one attempt, each with the reply it got."""
+    (attempt,) = (run_dir / "cluster").iterdir()
+    found = []
+    for request in sorted(attempt.glob("[0-9][0-9][0-9][0-9][0-9].json")):
+        replies = {int(r.name.split(".task")[1].split(".")[0]): json.loads(r.read_text()) for r in attempt.glob(f"{request.stem}.task*.json")}
+        found.append((json.loads(request.read_text()), replies))
+    return found
+
+
+def test_a_two_task_job_trains_one_stage_on_both_tasks_with_distinct_ranks(slurm, tmp_path):
+    done = _rlreason(["-m", *TWO_TASKS, f"hydra.sweep.dir={tmp_path}", *TINY, "pipeline.stages=[init,sft]",
+                      "distributed=zero2", "distributed.num_processes=2"], slurm, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_dir = tmp_path / "0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 2
+    assert summary["attempts"][0]["environment"]["slurm"]["tasks"] == 2
+    assert len(summary["stages"]["sft"]["metrics"]["peak_memory_mib"]) == 2  # two training processes
+    launch = (run_dir / "sft" / "distributed" / "launch.sh").read_text()
+    assert "--nnodes=2" in launch and "--nproc_per_node=1" in launch
+    # each task's launcher started one rank: rank 0 on the leader's node, rank 1 on the follower's
+    pids = run_dir / "sft" / "distributed" / "pids"
+    assert sorted(str(p.relative_to(pids)) for p in pids.glob("*/*")) == ["0/0", "1/1"]
+    (train, replies), (end, _) = _requests(run_dir)
+    assert train["kind"] == "train" and train["label"] == "sft" and replies[1]["exit_code"] == 0
+    assert end["kind"] == "end"
+
+
+def test_the_multinode_sbatch_script_serves_vllm_on_one_task_and_trains_grpo_on_the_other(slurm, tmp_path):
+    run_dir, log = tmp_path / "run", tmp_path / "job.out"
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", "--nodes=1", "--ntasks-per-node=2", "--gpus-per-node=0", "--cpus-per-task=1", "--mem=8G",
+         f"--output={log}", str(ROOT / "jobs" / "r1_multinode.sbatch"), *(o for o in TINY if o != "rollout=hf"), "pipeline.stages=[init,sft,grpo]",
+         "rollout.server.port=8321", "grpo.max_steps=2"],
+        capture_output=True, text=True, env={**slurm, "RUN_DIR": str(run_dir)}, cwd=ROOT, check=True,
+    )
+    _wait_until_done(submitted.stdout.strip(), slurm, log)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stages"]["grpo"]["status"] == "completed" and summary["stages"]["grpo"]["metrics"]["steps"] == 2
+    kinds = [(request["kind"], replies) for request, replies in _requests(run_dir)]
+    assert [k for k, _ in kinds] == ["serve", "stop", "end"]
+    url = kinds[0][1][1]["url"]  # task 1 answered: the server runs on its node, reachable from the others
+    assert url.endswith(":8321") and "127.0.0.1" not in url
+    assert kinds[1][1][1] == {"stopped": True}
+    log = (run_dir / "grpo" / "vllm_server.log").read_text()
+    assert "POST /collective_rpc" in log  # the trainer's weights reached that server after each step
