@@ -21,11 +21,17 @@ def test_current_keys_pass_unchanged(capsys):
     assert renamed(args) == args and capsys.readouterr().err == ""
 
 
-def _rlreason(*args, timeout=300):
-    import subprocess
+def _rlreason(monkeypatch, *args) -> int:
+    """``rlreason logger=none ARGS`` in this process (the command as a subprocess: tests/test_validation.py); its
+    exit code."""
     import sys
 
-    return subprocess.run([sys.executable, "-m", "rlreason", "logger=none", *args], capture_output=True, text=True, timeout=timeout)
+    from rlreason.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["rlreason", "logger=none", *args])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    return stopped.value.code
 
 
 def _bad_inputs(tmp_path):
@@ -42,17 +48,24 @@ def _bad_inputs(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["data file", "run dir is a file", "damaged summary", "config key"])
-def test_user_errors_end_with_one_line_and_exit_2(tmp_path, case):
+def test_user_errors_end_with_one_line_and_exit_2(tmp_path, case, monkeypatch, capsys):
     args, message = _bad_inputs(tmp_path)[case]
-    result = _rlreason(*args)
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("rlreason:")]
-    assert len(errors) == 1 and message in errors[0], result.stderr[-3000:]
+    code = _rlreason(monkeypatch, *args)
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr[-3000:]
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("rlreason:")]
+    assert len(errors) == 1 and message in errors[0], stderr[-3000:]
     assert not (tmp_path / "run" / "init").exists()  # nothing ran
 
 
-def test_verbose_shows_the_traceback_of_a_user_error(tmp_path):
+def test_verbose_raises_the_user_error_with_its_traceback(tmp_path, monkeypatch):
+    from rlreason.errors import MissingInput
+
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # --verbose sets it; monkeypatch puts it back after
     args, _ = _bad_inputs(tmp_path)["data file"]
-    result = _rlreason("--verbose", *args)
-    assert result.returncode != 0 and "Traceback" in result.stderr and "MissingInput" in result.stderr
+    monkeypatch.setattr("sys.argv", ["rlreason", "logger=none", "--verbose", *args])
+    from rlreason.cli import main
+
+    with pytest.raises(MissingInput, match="data.train_file="):
+        main()

@@ -1,12 +1,14 @@
 """``rlreason eval score`` on a sample file of every public format: gold replies score 1.0, wrong ones 0."""
 
+import contextlib
+import io
 import json
 import subprocess
-import sys
 
 import pytest
 
 from rlreason.score import ScoreConfig, Suite, score
+from rlreason.score import main as score_main
 from rlreason.tasks import TASKS
 from rlreason.tasks.common import think_answer
 
@@ -46,7 +48,16 @@ def test_gold_scores_one_and_wrong_zero_in_every_public_format(tmp_path, public_
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "rlreason", "eval", "score", *args], capture_output=True, text=True, timeout=300)
+    """``rlreason eval score ARGS`` in this process (what the command runs after its dispatch in cli.main): its
+    exit code, stdout and stderr."""
+    capture_stdout, capture_stderr = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(capture_stdout), contextlib.redirect_stderr(capture_stderr):
+        try:
+            score_main(list(args))
+        except SystemExit as stopped:
+            code = stopped.code
+    return subprocess.CompletedProcess(args, code, capture_stdout.getvalue(), capture_stderr.getvalue())
 
 
 def test_the_command_prints_one_json_line_and_rejects_bad_input(tmp_path, public_samples):

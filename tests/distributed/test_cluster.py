@@ -129,3 +129,15 @@ def test_a_launcher_whose_peer_failed_is_stopped_instead_of_waiting_for_it(tmp_p
     start = time.monotonic()
     code, signals = supervise([sys.executable, "-c", "import time; time.sleep(120)"], {"RLREASON_PID_DIR": str(tmp_path / "pids")}, "sft", peer_failed)
     assert code == -9 and signals == [] and time.monotonic() - start < 60
+
+
+def test_the_multinode_launcher_preset_asks_slurm_for_cluster_nodes_with_one_task_each():
+    from hydra import compose, initialize_config_module
+
+    import rlreason.cli  # noqa: F401  (registers the schema)
+
+    with initialize_config_module("rlreason.conf", version_base="1.3"):
+        cfg = compose("config", ["hydra/launcher=slurm_multinode", "cluster.nodes=3", "cluster.gpus_per_node=4"], return_hydra_config=True)
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (3, 1, 4)
+    assert launcher["additional_parameters"] == {"requeue": True} and launcher["max_num_timeout"] == 3  # as the slurm preset

@@ -75,29 +75,11 @@ def test_sft_on_two_processes_matches_one_process_with_the_same_global_batch(sin
     assert max((ours[k] - theirs[k]).abs().max().item() for k in ours) < 1e-4
 
 
-def test_grpo_under_zero3_samples_from_the_synced_policy_and_saves_what_vllm_loads(tmp_path):
+def test_a_stopped_zero3_grpo_resumes_samples_from_the_synced_policy_and_saves_what_vllm_loads(tmp_path):
+    """GRPO with vLLM rollouts on two ZeRO-3 processes, stopped by SIGTERM after a checkpoint and run again: it
+    resumes there, vLLM samples from the weights gathered from both shards, and the saved model loads in vLLM."""
     pytest.importorskip("vllm")
-    summary = completed(tmp_path, "pipeline.stages=[init,sft,grpo]", "distributed=zero3", *TWO, "grpo.max_steps=2")
-    grpo = summary["stages"]["grpo"]["metrics"]
-    assert grpo["rollout_engine"] == "vllm" and grpo["steps"] == 2
-    assert grpo["max_logp_difference"] < 1e-3  # vLLM sampled from the weights gathered from both shards
-    from rlreason.rollout.config import RolloutConfig
-    from rlreason.rollout.generation import HFGenerator, VLLMGenerator
-
-    prompts = [[{"role": "user", "content": f"Mia has {n} pens. Mia buys 2 more. How many pens now?"}] for n in range(3, 9)]
-    hf, vllm = HFGenerator("cpu", batch_size=8), VLLMGenerator("cpu", seed=0, rollout=OmegaConf.structured(RolloutConfig))
-    checkpoint = str(tmp_path / "grpo" / "model")
-    hf.load(checkpoint)
-    vllm.load(checkpoint)
-    try:
-        assert vllm.generate_ids(prompts, max_new_tokens=12)[1] == hf.generate_ids(prompts, max_new_tokens=12)[1]
-    finally:
-        vllm.close()
-
-
-def test_a_stopped_zero3_grpo_resumes_from_its_checkpoint(tmp_path):
-    overrides = ["pipeline.stages=[init,sft,grpo]", "distributed=zero3", *TWO, "rollout=hf", "grpo.max_steps=6",
-                 "grpo.save_steps=2"]
+    overrides = ["pipeline.stages=[init,sft,grpo]", "distributed=zero3", *TWO, "grpo.max_steps=4", "grpo.save_steps=2"]
     process = rlreason(tmp_path, *overrides)
     checkpoint = tmp_path / "grpo" / "checkpoints" / "checkpoint-2"
     deadline = time.time() + 600
@@ -107,18 +89,33 @@ def test_a_stopped_zero3_grpo_resumes_from_its_checkpoint(tmp_path):
     process.send_signal(signal.SIGTERM)  # to the rlreason process only, as a scheduler would
     output = finish(process)
     assert process.returncode == 143, output[-5000:]
-    assert "stopping the 2 processes of grpo after their current step" in output
+    assert "stopping the processes of grpo after their current step" in output
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["stages"]["grpo"]["status"] == "interrupted"
     assert "grpo stopped by SIGTERM at step" in summary["stages"]["grpo"]["metrics"]["error"]
     saved = max(int(p.name.split("-")[1]) for p in (tmp_path / "grpo" / "checkpoints").glob("checkpoint-*"))
-    assert 2 <= saved < 6
+    assert 2 <= saved < 4
 
     summary = completed(tmp_path, *overrides)
     grpo = summary["stages"]["grpo"]
-    assert grpo["status"] == "completed" and grpo["metrics"]["steps"] == 6
+    assert grpo["status"] == "completed" and grpo["metrics"]["steps"] == 4
     assert grpo["metrics"]["resumed_from"].endswith(f"checkpoint-{saved}")
     assert summary["stages"]["sft"]["attempt"] == 1  # not trained again
+    assert grpo["metrics"]["rollout_engine"] == "vllm"
+    assert grpo["metrics"]["max_logp_difference"] < 1e-3  # vLLM sampled from the weights gathered from both shards
+
+    from rlreason.rollout.config import RolloutConfig
+    from rlreason.rollout.generation import HFGenerator, VLLMGenerator
+
+    prompts = [[{"role": "user", "content": f"Mia has {n} pens. Mia buys 2 more. How many pens now?"}] for n in range(3, 9)]
+    hf, vllm = HFGenerator("cpu", batch_size=8), VLLMGenerator("cpu", seed=0, rollout=OmegaConf.structured(RolloutConfig))
+    model = str(tmp_path / "grpo" / "model")
+    hf.load(model)
+    vllm.load(model)
+    try:
+        assert vllm.generate_ids(prompts, max_new_tokens=12)[1] == hf.generate_ids(prompts, max_new_tokens=12)[1]
+    finally:
+        vllm.close()
 
 
 def test_zero3_makes_each_sparse_moe_block_one_gathered_unit(monkeypatch):

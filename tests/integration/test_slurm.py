@@ -101,6 +101,9 @@ def _release_when_requeued(job: str, env: dict, timeout: float = 300) -> None:
     while time.monotonic() < deadline:
         state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True, env=env).stdout
         if state.startswith("PENDING") and "BeginTime" in state:
+            # Not within the second of the requeue: slurmd refuses a job credential issued in the same second
+            # as the old one's revocation ("Job credential revoked"), and the job would fail instead of start.
+            time.sleep(2)
             subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, env=env)
             return
         time.sleep(0.5)
@@ -111,7 +114,7 @@ def _wait_until_done(job: str, env: dict, log: Path, timeout: float = 600) -> No
     deadline = time.monotonic() + timeout
     while "JobState=COMPLETED" not in (state := subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True,
                                                                   text=True, env=env).stdout):
-        assert "JobState=FAILED" not in state, log.read_text()[-3000:]
+        assert "JobState=FAILED" not in state, f"{state}\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, state
         time.sleep(1)
 

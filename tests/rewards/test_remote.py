@@ -90,6 +90,9 @@ def test_the_serve_reward_command_serves_a_spec_until_stopped(mixed_rows):
         process.wait(timeout=30)
 
 
-def test_serve_reward_refuses_a_bad_spec_at_once():
-    done = subprocess.run([sys.executable, "-m", "rlreason", "serve-reward", "nope"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "rlreason: serve-reward: reward 'nope': unknown built-in" in done.stderr
+def test_serve_reward_refuses_a_bad_spec_at_once(capsys):
+    from rlreason.rewards.cli import serve_main
+
+    with pytest.raises(SystemExit) as stopped:
+        serve_main(["nope"])  # what `rlreason serve-reward nope` runs
+    assert stopped.value.code == 2 and "rlreason: serve-reward: reward 'nope': unknown built-in" in capsys.readouterr().err
