@@ -180,7 +180,8 @@ def test_synthetic_tool_calling_and_safety_suites_run_without_files(tmp_path):
     """Out of the box (no eval files) every checkpoint is scored on the held-out synthetic tool-calling and
     safety sets, and gated like the public-format suites."""
     process = rlreason(tmp_path, "logger=none", "eval.tool_calling.data=null", "eval.tool_calling.answers=null",
-                       "eval.safety.data=null", "pipeline.stages=[init,sft,eval]", "rollout=hf")
+                       "eval.safety.data=null", "pipeline.stages=[init,sft,eval]", "rollout=hf",
+                       "sft.max_steps=8", "eval.num_samples=0")  # what is scored, not how well: a short SFT
     output = finish(process)
     assert process.returncode == 0, output[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -210,7 +211,8 @@ def test_the_eval_command_scores_a_list_of_checkpoints_against_the_first(complet
 
 def test_r1_full_runs_rejection_sampling_between_two_rounds_of_rl(tmp_path):
     process = rlreason(tmp_path, "logger=none", "pipeline=r1_full", "rollout.size=8", "rollout.num_completions=2",
-                       "rollout.keep=all", "sft.rejection_sampling.max_steps=4", "grpo.max_steps=2")
+                       "rollout.keep=all", "sft.rejection_sampling.max_steps=4", "grpo.max_steps=2",
+                       "sft.max_steps=8", "eval.num_samples=0")  # the stages' order and hand-offs, not learning
     output = finish(process)
     assert process.returncode == 0, output[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
