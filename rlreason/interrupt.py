@@ -17,11 +17,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import time
 
 from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
+# A stop signal this soon after the first is the same request delivered twice, not a "stop now".
+SAME_STOP_S = 2.0
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
 
 
@@ -77,6 +80,7 @@ class SaveOnInterrupt(TrainerCallback):
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self._since = 0.0  # when the stop was asked for (monotonic seconds)
         self._previous: dict = {}
 
     @property
@@ -92,9 +96,11 @@ class SaveOnInterrupt(TrainerCallback):
             signal.signal(signum, handler)
 
     def _handle(self, signum, frame) -> None:
+        if self.requested and time.monotonic() - self._since < SAME_STOP_S:
+            return  # the same stop, arriving twice: Slurm signals every process and the launcher forwards it too
         if self.requested:
             raise Interrupted(signum)
-        self.signum = signum
+        self.signum, self._since = signum, time.monotonic()
         name = signal.Signals(signum).name
         logger.warning("%s: saving a checkpoint after this step (send it again to stop now)", name)
 
@@ -119,7 +125,7 @@ class SaveOnInterrupt(TrainerCallback):
         flag = torch.tensor([self.signum or 0], device=device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         if flag.item() and not self.requested:
-            self.signum = int(flag.item())
+            self.signum, self._since = int(flag.item()), time.monotonic()
 
     def raise_if_requested(self, stage: str, step: int) -> None:
         """End ``stage`` with :class:`Interrupted` if a signal stopped its training (at ``step``)."""

@@ -8,15 +8,17 @@ from rlreason.interrupt import STOP_SIGNALS, Interrupted, SaveOnInterrupt, stop_
 
 
 @pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)
-def test_first_signal_asks_the_trainer_to_save_and_stop_second_one_stops_now(signum):
+def test_first_signal_asks_the_trainer_to_save_and_stop_second_one_stops_now(signum, monkeypatch):
     before = signal.getsignal(signum)
     with SaveOnInterrupt() as interrupt:
         control = interrupt.on_step_end(None, None, TrainerControl())
         assert not control.should_save and not control.should_training_stop
         os.kill(os.getpid(), signum)
         assert interrupt.requested
+        os.kill(os.getpid(), signum)  # at once again: the same stop delivered twice (Slurm, and the launcher)
         control = interrupt.on_step_end(None, None, TrainerControl())
         assert control.should_save and control.should_training_stop
+        monkeypatch.setattr("rlreason.interrupt.SAME_STOP_S", 0.0)  # as if sent later than that
         with pytest.raises(Interrupted) as stopped:
             os.kill(os.getpid(), signum)
         assert stopped.value.exit_code == 128 + signum

@@ -26,7 +26,7 @@ from pathlib import Path
 from rlreason.distributed import cluster
 from rlreason.distributed.config import STOP_RESULT, Strategy, config_dir, world_size, write_deepspeed_config
 from rlreason.errors import UserError
-from rlreason.interrupt import STOP_SIGNALS, Interrupted
+from rlreason.interrupt import SAME_STOP_S, STOP_SIGNALS, Interrupted
 from rlreason.stages.contract import StageResult
 
 logger = logging.getLogger(__name__)
@@ -97,11 +97,23 @@ def supervise(argv: list[str], env: dict, label: str, give_up=None) -> tuple[int
     while it runs, says when to kill it (another node's part failed: this one would wait for it for ever)."""
     pid_dir = Path(env["RLREASON_PID_DIR"])
     pid_dir.mkdir(parents=True, exist_ok=True)
-    child = subprocess.Popen(argv, env=env, start_new_session=True)
+    # Slurm signals every process of a job step, the launcher included: torchrun must neither die of a USR1
+    # nor stop its ranks on a TERM before they saved. It inherits "ignore" for the stop signals and handles
+    # only SIGHUP/SIGQUIT; its ranks set their own handlers (rlreason.distributed.worker), so they save.
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
+    try:
+        child = subprocess.Popen(argv, env={**env, "TORCHELASTIC_SIGNALS_TO_HANDLE": "SIGHUP,SIGQUIT"}, start_new_session=True)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     signals_seen: list[int] = []
+    first = [0.0]
 
     def forward(signum, frame):
+        if signals_seen and time.monotonic() - first[0] < SAME_STOP_S:
+            return  # the same stop, delivered twice
         signals_seen.append(signum)
+        first[:] = [time.monotonic()]
         pids = _worker_pids(pid_dir)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):

@@ -12,11 +12,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 from rlreason.distributed.config import STOP_RESULT, config_dir, is_main_process
+from rlreason.interrupt import STOP_SIGNALS
 
 
 def load_config(run_dir: Path):
@@ -32,6 +34,9 @@ def load_config(run_dir: Path):
 
 def main(run_dir: str, label: str) -> int:
     os.environ.setdefault("ACCELERATE_USE_DEEPSPEED", "true")
+    # The launcher ignores the stop signals and passed that on; a rank answers them as any rlreason process.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
     run_dir = Path(run_dir)
     pid_dir = os.environ.get("RLREASON_PID_DIR")
     if pid_dir:

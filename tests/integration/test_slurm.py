@@ -131,12 +131,22 @@ def _wait_for_grpo_training(run_dir: Path, log: Path, steps: int, timeout: float
     raise AssertionError(f"GRPO never started training; see {log}")
 
 
-def test_the_r1_sbatch_script_passes_usr1_on_requeues_itself_and_resumes(slurm, tmp_path):
+# r1.sbatch: one task; r1_multinode.sbatch: two tasks training GRPO together (ZeRO-2), where Slurm's signal
+# reaches every process of the step, the launchers included, and both tasks' ranks must save at one step.
+SBATCH_SCRIPTS = {
+    "r1": (["--cpus-per-task=2"], []),
+    "r1_multinode": (["--ntasks-per-node=2", "--cpus-per-task=1"], ["rollout=hf", "distributed=zero2", "distributed.num_processes=2"]),
+}
+
+
+@pytest.mark.parametrize("script", list(SBATCH_SCRIPTS))
+def test_an_sbatch_script_passes_usr1_on_requeues_itself_and_resumes(slurm, tmp_path, script):
     run_dir, log = tmp_path / "run", tmp_path / "job.out"
+    options, overrides = SBATCH_SCRIPTS[script]
     submitted = subprocess.run(
-        ["sbatch", "--parsable", "--gpus-per-node=0", "--cpus-per-task=2", "--mem=4G", f"--output={log}", "--open-mode=append",
-         str(ROOT / "jobs" / "r1.sbatch"), *TINY, "grpo.max_steps=12", "grpo.save_steps=1000"],
-        capture_output=True, text=True, env={**slurm, "RUN_DIR": str(run_dir)}, cwd=ROOT, check=True,
+        ["sbatch", "--parsable", "--nodes=1", "--gpus-per-node=0", *options, "--mem=8G", f"--output={log}", "--open-mode=append",
+         str(ROOT / "jobs" / f"{script}.sbatch"), *TINY, "grpo.max_steps=12", "grpo.save_steps=1000", *overrides],
+        capture_output=True, text=True, env={**slurm, "RUN_DIR": str(run_dir), "VLLM_NODES": "0"}, cwd=ROOT, check=True,
     )
     job = submitted.stdout.strip()
     _wait_for_grpo_training(run_dir, log, 12)
@@ -144,7 +154,8 @@ def test_the_r1_sbatch_script_passes_usr1_on_requeues_itself_and_resumes(slurm, 
     _release_when_requeued(job, slurm)
     _wait_until_done(job, slurm, log)
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert [a["environment"]["slurm"]["restart_count"] for a in summary["attempts"]] == [0, 1]
+    tasks = 2 if script == "r1_multinode" else 1
+    assert [(a["environment"]["slurm"]["restart_count"], a["environment"]["slurm"]["tasks"]) for a in summary["attempts"]] == [(0, tasks), (1, tasks)]
     assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 4
     assert summary["stages"]["sft"]["attempt"] == 1 and summary["stages"]["grpo"]["attempt"] == 2
     assert summary["stages"]["grpo"]["metrics"]["resumed_from"]
