@@ -2,8 +2,9 @@
 (which Slurm sends ahead of a time limit with ``--signal=USR1@<seconds>``) all mean the same thing.
 
 During training the first signal finishes the current step, saves a checkpoint and stops, so a re-run resumes
-from that step; a second one stops at once. In a multi-process stage the processes agree after every step,
-so all of them stop at the same one. Outside training a signal stops the stage where it is. Either way
+from that step; a second one stops at once (one sent within ``SAME_STOP_S`` of the first is the same request
+arriving twice, as when Slurm signals every process of a job step and a launcher forwards it too). In a
+multi-process stage the processes agree after every step, so all of them stop at the same one. Outside training a signal stops the stage where it is. Either way
 the stage is recorded as ``interrupted`` in ``summary.json`` and the process exits with the conventional code
 (128 + the signal number: 130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1, 140 for SIGUSR2).
 
