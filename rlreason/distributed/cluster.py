@@ -218,12 +218,12 @@ def follow(lay: Layout, heartbeat_timeout_s: float) -> int:
                 servers[number] = _serve(request)
                 _write_json(reply_path(lay, number, lay.task), {"url": f"http://{host()}:{request['port']}"})
             elif kind == "stop" and lay.serves_vllm and request["serve"] in servers:
-                _terminate(servers.pop(request["serve"]))
+                stop_process(servers.pop(request["serve"]))
                 _write_json(reply_path(lay, number, lay.task), {"stopped": True})
             number += 1
     finally:
         for process in servers.values():
-            _terminate(process)
+            stop_process(process)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -254,7 +254,8 @@ def _serve(request: dict) -> subprocess.Popen:
         return subprocess.Popen(request["argv"], stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **request["env"]}, start_new_session=True)
 
 
-def _terminate(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL if it has not exited within 30 s."""
     process.terminate()
     try:
         process.wait(timeout=30)

@@ -90,12 +90,7 @@ def managed_server(checkpoint: str, device: str, dtype: str, seed: int, rollout,
         wait_healthy(url, server.timeout, process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        cluster.stop_process(process)
 
 
 @contextlib.contextmanager
