@@ -153,6 +153,19 @@ def collective_device() -> str | None:
     return f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
 
 
+def summed_over_processes(tensor):
+    """``tensor`` added up over every training process (each counted its own share of the batch); ``tensor``
+    itself in a single process. A collective: every process calls it at the same point."""
+    import torch.distributed as dist
+
+    device = collective_device()
+    if device is None:
+        return tensor
+    total = tensor.to(device)
+    dist.all_reduce(total)
+    return total.to(tensor.device)
+
+
 def trainer_args(stage_dir: Path) -> dict:
     """What a TRL config needs to train under the stage's DeepSpeed config; nothing in a single process."""
     if not in_worker():

@@ -74,19 +74,11 @@ class _Window:
         self.tokens[layer] += tokens
 
     def summed_over_processes(self) -> "_Window":
-        """This window with every training process's counts added (each routed its own share of the batch);
-        itself in a single process. A collective: every process calls it at the same point."""
-        import torch.distributed as dist
+        """This window with every training process's counts added; itself in a single process (a collective)."""
+        from rlreason.distributed.config import summed_over_processes
 
-        from rlreason.distributed.config import collective_device
-
-        device = collective_device()
-        if device is None:
-            return self
         layers, experts = self.counts.shape
-        packed = torch.cat([self.counts.flatten(), self.entropy, self.tokens]).to(device)
-        dist.all_reduce(packed)
-        packed = packed.cpu()
+        packed = summed_over_processes(torch.cat([self.counts.flatten(), self.entropy, self.tokens]))
         total = _Window(layers, experts)
         total.counts = packed[: layers * experts].view(layers, experts)
         total.entropy, total.tokens = packed[layers * experts : -layers], packed[-layers:]

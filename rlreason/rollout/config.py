@@ -63,6 +63,9 @@ class RolloutConfig:
     importance_sampling_correction: Optional[bool] = None
     # Warn when sampling/sampling_logp_difference/max crosses this (rollouts off-policy).
     max_logp_difference: float = 0.5
+    # MoE: sampled sequences per generation and process whose experts are compared between vLLM's forward and
+    # the trainer's (moe/routing_agreement, rlreason/rollout/routing_agreement.py); 0 switches it off.
+    routing_agreement_samples: int = 2
     # The rollout stage (rlreason/stages/rollout.py): prompts from the GRPO data, n completions each.
     size: int = 512
     num_completions: int = 4
@@ -71,3 +74,7 @@ class RolloutConfig:
     keep: KeepRollouts = KeepRollouts.passing  # all | passing (total reward >= min_reward) | best (per prompt)
     min_reward: float = 1.0
     batch_size: int = 64  # prompts per generate call when the rollout stage falls back to HF
+
+    def __post_init__(self) -> None:
+        if self.routing_agreement_samples < 0:
+            raise ValueError(f"rollout.routing_agreement_samples: got {self.routing_agreement_samples}; must be >= 0 (0: off)")

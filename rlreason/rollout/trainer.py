@@ -18,7 +18,9 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
     """``GRPOTrainer`` whose vLLM generation on CPU is rlreason's (``cpu_engine``: a ``VLLMGeneration``
     subclass from :mod:`rlreason.rollout.colocate` or :mod:`rlreason.rollout.server`, and its extra arguments),
     whose resume restores an MoE's experts (:class:`~rlreason.models.loading.ResumeConvertedWeights`), and whose
-    log lines carry an MoE's expert load (:class:`~rlreason.models.routing.LogsExpertLoad`).
+    log lines carry an MoE's expert load (:class:`~rlreason.models.routing.LogsExpertLoad`) and, where it is
+    measured (set ``trainer.routing_agreement``), how often vLLM and the trainer route a sampled token to the same
+    experts (:mod:`rlreason.rollout.routing_agreement`).
 
     TRL builds its engine inside ``__init__`` with no hook to choose another, so on CPU the trainer is built
     with vLLM off (TRL then starts no engine) and the CPU engine is attached afterwards with the arguments
@@ -37,6 +39,8 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
         "sampling/importance_sampling_ratio/mean",
         "sampling/importance_sampling_ratio/max",
     )
+
+    routing_agreement = None  # a RoutingAgreement, measured after every training generation
 
     def __init__(self, *args, cpu_engine: tuple[type, dict] | None = None, **kwargs):
         config = kwargs["args"]
@@ -71,6 +75,18 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
                 **extra,
             )
         self._loss_inputs = None
+
+    def _generate(self, prompts: list):
+        outputs = super()._generate(prompts)
+        if self.routing_agreement is not None and self.model.training:
+            prompt_ids, completion_ids = outputs[0], outputs[1]
+            self.routing_agreement.measure(prompt_ids, completion_ids)
+        return outputs
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if self.routing_agreement is not None and "loss" in logs:
+            logs = {**logs, **self.routing_agreement.flush()}
+        super().log(logs, *args, **kwargs)
 
     @property
     def measures_mismatch_in_loss(self) -> bool:

@@ -8,7 +8,9 @@ Features:
   the guard its failure share (``rewards/<name>/failed``), and ``summary.json`` its call and failure counts.
 - The MoE router load-balancing loss, weighted by ``grpo.router_aux_loss_coef`` (0 disables it), or frozen
   routers (``grpo.freeze_router``); expert load,
-  load imbalance and router entropy in every log line and in ``summary.json`` (``rlreason/models/routing.py``).
+  load imbalance and router entropy in every log line and in ``summary.json`` (``rlreason/models/routing.py``);
+  with vLLM colocated on CPU, the share of sampled tokens that vLLM and the trainer route to the same experts
+  (``moe/routing_agreement``, ``rlreason/rollout/routing_agreement.py``).
 - Checkpoints every ``grpo.save_steps``; Ctrl-C, SIGTERM or SIGUSR1 saves one before stopping; a re-run resumes
   from the last.
 - Rollouts from vLLM colocated with the trainer (``rollout=vllm_colocate``, the default where vLLM is
@@ -43,6 +45,7 @@ from rlreason.preflight import context_limit
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.engine import uses_vllm
+from rlreason.rollout.routing_agreement import EngineRoutes, PolicyRoutes, RoutingAgreement
 from rlreason.rollout.server import CPUServerGeneration, managed_server
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
@@ -196,6 +199,26 @@ def cpu_engine_args(cfg, args: GRPOConfig, model, device: str, server_url: str |
     return CPUColocateGeneration, {"dtype": str(model.dtype).removeprefix("torch."), "seed": cfg.seed, "rollout": cfg.rollout}
 
 
+def routing_agreement(cfg, trainer, model) -> RoutingAgreement | None:
+    """The routing-agreement measurement of ``rollout.routing_agreement_samples`` for an MoE policy, where the
+    engine allows it (vLLM in this process, eager: colocated on CPU); None, saying why, where it does not."""
+    samples = cfg.rollout.routing_agreement_samples
+    if not samples or not is_moe(model):
+        return None
+    generation = trainer.vllm_generation if trainer.use_vllm else None
+    if not isinstance(generation, CPUColocateGeneration):
+        engine = "Hugging Face generate (the trainer's own forward)" if generation is None else f"rollout.mode={cfg.rollout.mode.value}"
+        logger.info("moe/routing_agreement: not measured with %s; it compares the routing of vLLM colocated on CPU with "
+                    "the trainer's", engine)
+        return None
+    try:
+        engine_routes = EngineRoutes(generation.llm, generation.model_runner.model)
+    except ValueError as error:
+        logger.info("moe/routing_agreement: not measured: vLLM cannot report %s's routing (%s)", type(model).__name__, error)
+        return None
+    return RoutingAgreement(engine_routes, PolicyRoutes(model), samples)
+
+
 def run(cfg, run) -> StageResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
@@ -230,9 +253,13 @@ def run(cfg, run) -> StageResult:
             cpu_engine=cpu_engine_args(cfg, args, model, device, server_url, out),
         )
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
+        trainer.routing_agreement = routing_agreement(cfg, trainer, model)
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("grpo", trainer.state.global_step)
     routing = trainer.expert_load.totals() if trainer.expert_load else None
+    agreement = trainer.routing_agreement.totals() if trainer.routing_agreement else None
+    if routing and agreement:
+        routing["routing_agreement"] = agreement
     memory = from_every_process(round(peak_memory_mib(device), 1))
     model_dir = out / "model"
     trainer.save_model(str(model_dir))  # every process: under ZeRO-3 the weights are gathered from all of them

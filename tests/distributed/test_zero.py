@@ -103,6 +103,8 @@ def test_a_stopped_zero3_grpo_resumes_samples_from_the_synced_policy_and_saves_w
     assert summary["stages"]["sft"]["attempt"] == 1  # not trained again
     assert grpo["metrics"]["rollout_engine"] == "vllm"
     assert grpo["metrics"]["max_logp_difference"] < 1e-3  # vLLM sampled from the weights gathered from both shards
+    agreement = grpo["metrics"]["moe"]["routing_agreement"]  # each process's engine against the sharded policy
+    assert agreement["tokens"] > 0 and agreement["mean"] > 0.99
 
     from rlreason.rollout.config import RolloutConfig
     from rlreason.rollout.generation import HFGenerator, VLLMGenerator

@@ -84,6 +84,8 @@ def test_summary_follows_the_contract(completed_run):
         assert scores["reasoning"]["num_problems"] == 16
     assert summary["stages"]["grpo"]["metrics"]["steps"] == 4
     assert summary["stages"]["grpo"]["metrics"]["rollout_engine"] == "vllm"  # the default wherever vLLM is installed
+    agreement = summary["stages"]["grpo"]["metrics"]["moe"]["routing_agreement"]  # 2 sequences per generation
+    assert agreement["tokens"] > 0 and agreement["mean"] > 0.99 and len(agreement["per_layer"]) == 2
     assert all(set(scores) == {"reasoning", "tool_calling", "safety"} for scores in summary["evals"].values())
     gated = {(g["checkpoint"], g["baseline"], g["suite"], g["metric"]) for g in summary["gates"]}
     assert gated == {
@@ -135,8 +137,10 @@ def test_rerunning_a_completed_run_skips_every_stage(completed_run):
 
 def test_grpo_stopped_by_sigterm_resumes_to_the_weights_of_an_uninterrupted_run(completed_run, tmp_path):
     """What Slurm, Kubernetes and ``docker stop`` send: the step finishes, a checkpoint is saved, exit 143; the
-    re-run continues from that step and ends with the uninterrupted run's weights, experts included."""
-    process = rlreason(tmp_path, "logger=none")
+    re-run continues from that step and ends with the uninterrupted run's weights, experts included. This run
+    measures no routing agreement (the uninterrupted one does): measuring changes nothing sampled or trained."""
+    quiet = ("logger=none", "rollout.routing_agreement_samples=0")
+    process = rlreason(tmp_path, *quiet)
     checkpoint = tmp_path / "grpo" / "checkpoints" / "checkpoint-2"
     deadline = time.time() + 600
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
@@ -151,7 +155,7 @@ def test_grpo_stopped_by_sigterm_resumes_to_the_weights_of_an_uninterrupted_run(
     sft_seconds = summary["stages"]["sft"]["seconds"]
     saved = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "grpo" / "checkpoints").glob("checkpoint-*"))
 
-    process = rlreason(tmp_path, "logger=none")
+    process = rlreason(tmp_path, *quiet)
     output = finish(process)
     assert process.returncode == 0, output[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -100,11 +100,11 @@ def trained(tmp_path_factory, initialized_run, varying_reward):
     run.record("sft", "completed", 0.0, sft.run(cfg, run))  # a policy whose greedy outputs depend on the prompt
     trainer = grpo_trainer(cfg, run, run_dir, varying_reward)
     assert trainer.train().global_step == 4
-    return trainer, run.latest_checkpoint()
+    return trainer, run.latest_checkpoint(), cfg
 
 
 def test_synced_engine_matches_the_trained_policy_token_for_token(trained):
-    trainer, initial = trained
+    trainer, initial, _ = trained
     engine, policy, prompt_ids, reference = greedy_reference(trainer)
     total = sum(len(row) for row in reference)
 
@@ -118,6 +118,32 @@ def test_synced_engine_matches_the_trained_policy_token_for_token(trained):
 
     engine.sync_weights()
     assert vllm_greedy(engine.llm, prompt_ids) == reference
+
+
+def test_routing_agreement_is_whole_with_synced_weights_and_drops_for_a_stale_engine(trained):
+    trainer, initial, cfg = trained
+    engine, policy, prompt_ids, reference = greedy_reference(trainer)
+    agreement = grpo.routing_agreement(cfg, trainer, policy)
+    assert agreement is not None and agreement.samples == cfg.rollout.routing_agreement_samples
+    agreement.samples = len(prompt_ids)
+
+    engine.sync_weights()
+    agreement.measure(prompt_ids, reference)
+    synced = agreement.flush()
+    tokens = sum(len(p) + len(c) for p, c in zip(prompt_ids, reference))
+    layers = cfg.model.tiny_moe.num_hidden_layers
+    assert synced["moe/routing_agreement"] == synced["moe/routing_agreement_all_layers"] == 1.0
+    assert [synced[f"moe/layer{i}/routing_agreement"] for i in range(layers)] == [1.0] * layers
+
+    # The engine left on the weights before GRPO (its routers trained since) routes some tokens elsewhere.
+    load_into_vllm(engine.model_runner, checkpoint_format_weights(AutoModelForCausalLM.from_pretrained(initial)))
+    agreement.measure(prompt_ids, reference)
+    stale = agreement.flush()
+    assert stale["moe/routing_agreement_all_layers"] <= stale["moe/routing_agreement"] < 1.0
+    totals = agreement.totals()
+    assert totals["tokens"] == 2 * tokens and len(totals["per_layer"]) == layers
+    assert totals["mean"] == pytest.approx((1.0 + stale["moe/routing_agreement"]) / 2)
+    engine.sync_weights()
 
 
 @pytest.fixture(scope="module")
