@@ -26,15 +26,12 @@ def initialized_run():
     return make
 
 
-def length_parity(prompts, completions, **kwargs):
-    """A reward that varies within every group, so advantages are never all zero and every GRPO step moves
-    the weights."""
-    return [float(len(c[0]["content"]) % 2) for c in completions]
-
-
 @pytest.fixture(scope="session")
 def varying_reward():
-    """``length_parity``, passed to trainers as a callable or to the reward registry as ``path:function``."""
+    """``tests/varying_reward.py:length_parity``, passed to trainers as a callable or to the reward registry (and
+    to ``rlreason`` subprocesses) as ``path:function``."""
+    from varying_reward import length_parity
+
     return length_parity
 
 

@@ -5,6 +5,11 @@ On GPU rlreason uses TRL's colocate mode unchanged. On CPU two things in it are 
 fp32, and the per-parameter weight sync crashes or leaves stale prepacked experts. This subclass builds the
 engine with the policy's dtype and CPU-friendly settings and syncs through :mod:`rlreason.rollout.weight_sync`;
 generation, sampling parameters and logprobs stay TRL's.
+
+With ``rollout.seed_per_request`` every sampled completion gets its own seed, derived from the run's seed, the
+training step and the completion's place in the step's global batch, instead of drawing from the engine's
+one random stream: a completion then no longer depends on which process sampled it or with which others, so
+a run on N processes samples what one process samples (how the multi-process GRPO tests compare losses).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ class CPUColocateGeneration(VLLMGeneration):
 
     def __init__(self, *args, dtype: str, seed: int, rollout, generation_kwargs: dict | None = None, **kwargs):
         self.dtype, self.seed, self.rollout = dtype, seed, rollout
+        self.request_seeds: list[int] | None = None  # for the next generate call (set per step by the trainer)
         # TRL reads token ids and logprobs only; detokenizing every sampled token (and its logprob entry) is
         # a quarter of vLLM's generate time on the tiny MoE.
         generation_kwargs = {"detokenize": False, **(generation_kwargs or {})}
@@ -49,3 +55,44 @@ class CPUColocateGeneration(VLLMGeneration):
 
     def sync_weights(self) -> None:
         load_into_vllm(self.model_runner, checkpoint_format_weights(self.accelerator.unwrap_model(self.model)))
+
+    def seed_requests(self, step: int, count: int) -> None:
+        """Seed the next ``generate`` call's ``count`` requests (this process's share of step ``step``'s batch) by
+        their place in the global batch; a no-op unless ``rollout.seed_per_request``."""
+        if self.rollout.seed_per_request:
+            first = self.accelerator.process_index * count
+            self.request_seeds = [request_seed(self.seed, step, first + i) for i in range(count)]
+
+    def generate(self, prompts, *args, **kwargs):
+        seeds, self.request_seeds = self.request_seeds, None
+        if seeds is None or len(seeds) != len(prompts):
+            return super().generate(prompts, *args, **kwargs)
+        engine, self.llm = self.llm, SeededRequests(self.llm, seeds)
+        try:
+            return super().generate(prompts, *args, **kwargs)
+        finally:
+            self.llm = engine
+
+
+def request_seed(seed: int, step: int, index: int) -> int:
+    """The seed of the ``index``-th completion of step ``step``'s global batch in a run seeded ``seed``."""
+    return ((seed * 1_000_003 + step) * 1_000_003 + index) % 2**63
+
+
+class SeededRequests:
+    """A ``vllm.LLM`` whose next ``generate`` call gives request ``i`` the sampling parameters TRL built, with
+    seed ``seeds[i]`` (vLLM then samples it from its own generator, whatever else is in the batch)."""
+
+    def __init__(self, llm, seeds: list[int]):
+        self.llm, self.seeds = llm, seeds
+
+    def __getattr__(self, name):
+        return getattr(self.llm, name)
+
+    def generate(self, prompts, sampling_params, **kwargs):
+        per_request = []
+        for seed in self.seeds:
+            params = sampling_params.clone()
+            params.seed = seed
+            per_request.append(params)
+        return self.llm.generate(prompts, sampling_params=per_request, **kwargs)

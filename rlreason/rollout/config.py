@@ -66,6 +66,9 @@ class RolloutConfig:
     # MoE: sampled sequences per generation and process whose experts are compared between vLLM's forward and
     # the trainer's (moe/routing_agreement, rlreason/rollout/routing_agreement.py); 0 switches it off.
     routing_agreement_samples: int = 2
+    # vLLM colocated on CPU: seed each sampled completion by the run's seed, the step and its place in the
+    # step's global batch, so the samples do not depend on the number of training processes.
+    seed_per_request: bool = False
     # The rollout stage (rlreason/stages/rollout.py): prompts from the GRPO data, n completions each.
     size: int = 512
     num_completions: int = 4

@@ -77,6 +77,9 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
         self._loss_inputs = None
 
     def _generate(self, prompts: list):
+        seed_requests = getattr(getattr(self, "vllm_generation", None), "seed_requests", None)  # the CPU colocated engine
+        if self.use_vllm and seed_requests is not None:
+            seed_requests(self.state.global_step, len(prompts))
         outputs = super()._generate(prompts)
         if self.routing_agreement is not None and self.model.training:
             prompt_ids, completion_ids = outputs[0], outputs[1]

@@ -254,6 +254,8 @@ def run(cfg, run) -> StageResult:
         )
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         trainer.routing_agreement = routing_agreement(cfg, trainer, model)
+        if cfg.rollout.seed_per_request and not isinstance(getattr(trainer, "vllm_generation", None), CPUColocateGeneration):
+            logger.warning("rollout.seed_per_request applies to vLLM colocated on CPU; this engine samples from its own random stream")
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("grpo", trainer.state.global_step)
     routing = trainer.expert_load.totals() if trainer.expert_load else None

@@ -23,6 +23,11 @@ TINY = [
     "data.reasoning.grpo_size=32",
 ]
 TWO = ["distributed.num_processes=2"]
+VARYING = Path(__file__).parents[1] / "varying_reward.py"
+# GRPO from the initial weights (bit-identical in every run) with a reward that varies in every group, each
+# completion seeded by its place in the global batch, the per-micro-batch load-balancing loss off
+GRPO = ["pipeline.stages=[init,grpo]", "grpo.max_steps=3", "grpo.save_steps=3", "grpo.learning_rate=3e-3", "grpo.warmup_steps=0",
+        "grpo.router_aux_loss_coef=0", "rollout.seed_per_request=true", f"reward.functions=[{{fn: '{VARYING}:length_parity'}}]"]
 
 
 def rlreason(run_dir: Path, *overrides: str) -> subprocess.Popen:
@@ -44,9 +49,22 @@ def completed(run_dir: Path, *overrides: str) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
+def logged(run_dir: Path, stage: str, step: int, key: str) -> list[float]:
+    state = json.loads((run_dir / stage / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").read_text())
+    return [line[key] for line in state["log_history"] if key in line]
+
+
 def sft_losses(run_dir: Path) -> list[float]:
-    state = json.loads((run_dir / "sft" / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
-    return [line["loss"] for line in state["log_history"] if "loss" in line]
+    return logged(run_dir, "sft", 4, "loss")
+
+
+def max_weight_difference(model: Path, other: Path) -> float:
+    from transformers import AutoModelForCausalLM
+
+    ours = AutoModelForCausalLM.from_pretrained(model).state_dict()
+    theirs = AutoModelForCausalLM.from_pretrained(other).state_dict()
+    assert ours.keys() == theirs.keys()
+    return max((ours[k] - theirs[k]).abs().max().item() for k in ours)
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +85,31 @@ def test_sft_on_two_processes_matches_one_process_with_the_same_global_batch(sin
     one = json.loads((single / "summary.json").read_text())["stages"]["sft"]["metrics"]["moe"]
     assert summary["stages"]["sft"]["metrics"]["moe"]["routed_tokens"] == one["routed_tokens"]
     # the saved folder is an ordinary checkpoint with the weights a single process trains
-    from transformers import AutoModelForCausalLM
+    assert max_weight_difference(tmp_path / "sft" / "model", single / "sft" / "model") < 1e-4
 
-    ours = AutoModelForCausalLM.from_pretrained(tmp_path / "sft" / "model").state_dict()
-    theirs = AutoModelForCausalLM.from_pretrained(single / "sft" / "model").state_dict()
-    assert ours.keys() == theirs.keys()
-    assert max((ours[k] - theirs[k]).abs().max().item() for k in ours) < 1e-4
+
+@pytest.fixture(scope="module")
+def grpo_single(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("grpo_single")
+    completed(run_dir, *GRPO)
+    return run_dir
+
+
+@pytest.mark.parametrize("strategy", ["zero2", "zero3"])
+def test_grpo_on_two_processes_samples_scores_and_trains_as_one_process(grpo_single, tmp_path, strategy):
+    """Each process samples its half of every step's prompts with its own vLLM engine; seeded per completion, the
+    halves are the single process's completions, so rewards match exactly and losses and weights closely."""
+    pytest.importorskip("vllm")
+    completed(tmp_path, *GRPO, f"distributed={strategy}", *TWO)
+    assert logged(tmp_path, "grpo", 3, "reward") == logged(grpo_single, "grpo", 3, "reward")
+    assert logged(tmp_path, "grpo", 3, "completions/mean_length") == logged(grpo_single, "grpo", 3, "completions/mean_length")
+    losses = logged(grpo_single, "grpo", 3, "loss")
+    assert logged(tmp_path, "grpo", 3, "loss") == pytest.approx(losses, rel=1e-3, abs=1e-6)
+    assert max(abs(loss) for loss in losses) > 1e-3
+    # Adam turns the reduction-order noise of near-zero gradients into steps of the full learning rate, so the
+    # weights agree to a tenth of how far GRPO moved them (measured: 1.9e-4 of 7.5e-3), not to float precision
+    moved = max_weight_difference(grpo_single / "grpo" / "model", grpo_single / "init" / "model")
+    assert max_weight_difference(tmp_path / "grpo" / "model", grpo_single / "grpo" / "model") < 0.1 * moved
 
 
 def test_a_stopped_zero3_grpo_resumes_samples_from_the_synced_policy_and_saves_what_vllm_loads(tmp_path):
