@@ -177,6 +177,32 @@ def test_zero3_makes_each_sparse_moe_block_one_gathered_unit(monkeypatch):
     assert len(leaves) == 2 and all(type(m).__name__ == "Qwen3MoeSparseMoeBlock" for m in leaves)
 
 
+@pytest.mark.parametrize("leaf", [True, False], ids=["leaf", "no_leaf"])
+def test_ranks_routing_to_different_expert_modules_need_the_leaf_setting(leaf):
+    """transformers 5 fuses a layer's experts into one tensor, so ranks fetch the same parameters whatever they
+    route; a model whose experts are separate modules, run only for the tokens routed to them (transformers 4's
+    Mixtral, remote-code checkpoints), has each rank fetch only its own experts' under ZeRO-3. With the leaf
+    setting of ``prepare_model`` the step completes on both ranks; without it the ranks' all-gathers disagree
+    and the step fails (gloo aborts; a hang would be caught by the timeout)."""
+    from rlreason.distributed.launch import free_port
+
+    script = Path(__file__).with_name("per_expert_moe.py")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+               str(script), "leaf" if leaf else "no-leaf"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                               env={**os.environ, "DS_BUILD_OPS": "0"})
+    try:
+        output = finish(process, timeout=180)
+        returncode = process.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks
+        output, returncode = finish(process), None
+    if leaf:
+        assert returncode == 0 and output.count("step done") == 2, output[-3000:]
+    else:
+        assert returncode != 0 and "step done" not in output, output[-3000:]
+
+
 def test_a_latent_attention_moe_with_shared_experts_trains_under_zero3(tmp_path):
     """DeepSeek-V3's layout (multi-head latent attention, a shared expert, sigmoid routing): SFT and GRPO on 2
     ZeRO-3 processes; vLLM's CPU build serves latent attention in half precision only, so GRPO samples with HF
