@@ -12,6 +12,7 @@ count); on GPU it defaults to one per visible device, over NCCL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class DistributedConfig:
 
 
 # The stages that train, and so run on every process.
-TRAINING_STAGES = ("sft", "grpo")
+TRAINING_STAGES = ("sft", "reward_model", "grpo")
 # The key of rank 0's result file that says the stage was stopped by a signal (its number).
 STOP_RESULT = "interrupted"
 
@@ -124,6 +125,7 @@ def in_worker() -> bool:
 GLOBAL_BATCHES = {
     "sft.batch_size": lambda cfg: cfg.sft.batch_size,
     "grpo.prompts_per_step * grpo.num_generations": lambda cfg: cfg.grpo.prompts_per_step * cfg.grpo.num_generations,
+    "reward_model.batch_size": lambda cfg: cfg.reward_model.batch_size,
 }
 
 
@@ -164,6 +166,24 @@ def summed_over_processes(tensor):
     total = tensor.to(device)
     dist.all_reduce(total)
     return total.to(tensor.device)
+
+
+@contextlib.contextmanager
+def whole_weights():
+    """``from_pretrained`` inside builds a whole model even while a ZeRO-3 trainer exists in this process.
+
+    A ZeRO-3 ``TrainingArguments`` makes every later ``from_pretrained`` create its parameters as shards
+    (``zero.Init``), which only a DeepSpeed engine can run, and which every process must build together. A model
+    that one process uses alone to score (a reward model, held-out pairs) is loaded whole instead."""
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    active = hf_deepspeed._hf_deepspeed_config_weak_ref  # transformers keeps the trainer's config only by weak reference
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if active is not None and active() is not None:
+            hf_deepspeed.set_hf_deepspeed_config(active())
 
 
 def trainer_args(stage_dir: Path) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from rlreason.data.mixer import row_tools
+from rlreason.distributed.config import whole_weights
 from rlreason.models.chat import render_prompt
 from rlreason.rewards.guard import RewardSpecError
 from rlreason.tasks.common import completion_text
@@ -48,7 +49,8 @@ class RewardModel:
         # auto: this process's GPU (each training rank's own, as accelerate sets it), else the CPU
         self.device = (f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path).to(self.device).eval()
+        with whole_weights():  # each process scores with a whole copy, also beside a ZeRO-3 trainer
+            self.model = AutoModelForSequenceClassification.from_pretrained(path).to(self.device).eval()
         if self.model.config.num_labels != 1:
             raise RewardSpecError(f"reward 'rm:{path}': the model has {self.model.config.num_labels} labels; a reward "
                                   "model has one (num_labels=1)")

@@ -14,6 +14,8 @@ Features:
 - The model is saved to ``<run>/reward_model/model``; GRPO uses it as ``fn: rm:<that folder>``
   (``pipeline=r1_rm``). It is not a policy checkpoint: later stages start from the policy as before, and the
   eval stage does not evaluate it.
+- A training stage like SFT and GRPO: under ``distributed=zero2|zero3`` it runs on ``distributed.num_processes``
+  processes, ``reward_model.batch_size`` pairs per step split over them; rank 0 scores the held-out pairs.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from trl import RewardConfig, RewardTrainer
 
 from rlreason import tracking
 from rlreason.data.preferences import file_pairs, rendered, task_pairs
+from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
 from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import ResumeConvertedWeights, load_tokenizer
 from rlreason.rewards.model import RewardModel
@@ -116,7 +119,7 @@ def run(cfg, run) -> StageResult:
     args = RewardConfig(
         output_dir=str(checkpoints),
         num_train_epochs=rm.num_train_epochs,
-        per_device_train_batch_size=rm.batch_size,
+        per_device_train_batch_size=per_process(rm.batch_size, "reward_model.batch_size"),
         learning_rate=rm.learning_rate,
         lr_scheduler_type=rm.lr_scheduler_type,
         warmup_steps=rm.warmup_steps,
@@ -130,6 +133,7 @@ def run(cfg, run) -> StageResult:
         data_seed=cfg.seed,
         dataloader_num_workers=0,
         **precision_args(device),
+        **trainer_args(out),
     )
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     with tracking.stage_run(cfg, run, "reward_model"), SaveOnInterrupt() as interrupt:
@@ -137,18 +141,22 @@ def run(cfg, run) -> StageResult:
                                      processing_class=tokenizer, callbacks=[interrupt])
         if trainer.model.config.pad_token_id is None:  # the head reads the last token before the padding
             trainer.model.config.pad_token_id = tokenizer.pad_token_id
+        prepare_model(trainer.model, cfg.distributed.strategy)  # before train() wraps it in DeepSpeed's engine
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("reward_model", trainer.state.global_step)
+    memory = from_every_process(round(peak_memory_mib(device), 1))
     model_dir = out / "model"
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(model_dir)
-    tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "accuracy"], "Reward model")
-    held_out = pairwise_accuracy(RewardModel(str(model_dir), device=device, max_length=rm.max_length), test)
-    logger.info("reward_model: held-out pairwise accuracy %.3f (%s)", held_out["accuracy"],
-                ", ".join(f"{k} {v:.3f}" for k, v in held_out["accuracy_per_task"].items()))
+    trainer.save_model(str(model_dir))  # every process: under ZeRO-3 the weights are gathered from all of them
+    held_out = {}
+    if is_main_process():
+        tokenizer.save_pretrained(model_dir)
+        tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "accuracy"], "Reward model")
+        held_out = pairwise_accuracy(RewardModel(str(model_dir), device=device, max_length=rm.max_length), test)
+        logger.info("reward_model: held-out pairwise accuracy %.3f (%s)", held_out["accuracy"],
+                    ", ".join(f"{k} {v:.3f}" for k, v in held_out["accuracy_per_task"].items()))
     return StageResult(
         checkpoint=None,  # not a policy: the next stage starts from the latest policy checkpoint
         metrics={"model": str(model_dir), "backbone": backbone, "train_pairs": len(train), "train_loss": result.training_loss,
                  "steps": result.global_step, "resumed_from": resume, "seconds_per_step": seconds_per_step(result, resume),
-                 "peak_memory_mib": [round(peak_memory_mib(device), 1)], **held_out},
+                 "peak_memory_mib": memory, **held_out},  # per training process, in rank order
     )

@@ -24,9 +24,11 @@ TINY = [
 ]
 TWO = ["distributed.num_processes=2"]
 VARYING = Path(__file__).parents[1] / "varying_reward.py"
-# GRPO from the initial weights (bit-identical in every run) with a reward that varies in every group, each
-# completion seeded by its place in the global batch, the per-micro-batch load-balancing loss off
-GRPO = ["pipeline.stages=[init,grpo]", "grpo.max_steps=3", "grpo.save_steps=3", "grpo.learning_rate=3e-3", "grpo.warmup_steps=0",
+# A reward model trained on the initial weights, then GRPO from them (bit-identical in every run) with a reward
+# that varies in every group, each completion seeded by its place in the global batch, the per-micro-batch
+# load-balancing loss off
+GRPO = ["pipeline.stages=[init,reward_model,grpo]", "reward_model.pairs_per_task=24", "reward_model.test_pairs_per_task=16",
+        "reward_model.num_train_epochs=1", "reward_model.batch_size=8", "reward_model.logging_steps=1", "grpo.max_steps=3", "grpo.save_steps=3", "grpo.learning_rate=3e-3", "grpo.warmup_steps=0",
         "grpo.router_aux_loss_coef=0", "rollout.seed_per_request=true", f"reward.functions=[{{fn: '{VARYING}:length_parity'}}]"]
 
 
@@ -96,11 +98,17 @@ def grpo_single(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("strategy", ["zero2", "zero3"])
-def test_grpo_on_two_processes_samples_scores_and_trains_as_one_process(grpo_single, tmp_path, strategy):
-    """Each process samples its half of every step's prompts with its own vLLM engine; seeded per completion, the
-    halves are the single process's completions, so rewards match exactly and losses and weights closely."""
+def test_reward_model_and_grpo_on_two_processes_train_as_one_process(grpo_single, tmp_path, strategy):
+    """The reward model: each process trains on half of every batch of pairs, as TRL's RewardTrainer splits it.
+    GRPO: each process samples its half of every step's prompts with its own vLLM engine; seeded per completion,
+    the halves are the single process's completions, so rewards match exactly and losses and weights closely."""
     pytest.importorskip("vllm")
-    completed(tmp_path, *GRPO, f"distributed={strategy}", *TWO)
+    summary = completed(tmp_path, *GRPO, f"distributed={strategy}", *TWO)
+    ours = summary["stages"]["reward_model"]["metrics"]
+    theirs = json.loads((grpo_single / "summary.json").read_text())["stages"]["reward_model"]["metrics"]
+    assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-5)
+    assert (ours["steps"], ours["accuracy"], ours["accuracy_per_task"]) == (theirs["steps"], theirs["accuracy"], theirs["accuracy_per_task"])
+    assert ours["margin"] == pytest.approx(theirs["margin"], rel=1e-4) and len(ours["peak_memory_mib"]) == 2
     assert logged(tmp_path, "grpo", 3, "reward") == logged(grpo_single, "grpo", 3, "reward")
     assert logged(tmp_path, "grpo", 3, "completions/mean_length") == logged(grpo_single, "grpo", 3, "completions/mean_length")
     losses = logged(grpo_single, "grpo", 3, "loss")
