@@ -207,7 +207,12 @@ def routing_agreement(cfg, trainer, model) -> RoutingAgreement | None:
         return None
     generation = trainer.vllm_generation if trainer.use_vllm else None
     if not isinstance(generation, CPUColocateGeneration):
-        engine = "Hugging Face generate (the trainer's own forward)" if generation is None else f"rollout.mode={cfg.rollout.mode.value}"
+        if generation is None:
+            engine = "Hugging Face generate (the trainer's own forward samples)"
+        elif cfg.rollout.mode.value == "server":
+            engine = "a vLLM server (its routers run in another process)"
+        else:
+            engine = "TRL's GPU engine (not wired: its CUDA-graph forwards would skip vLLM's capture callback)"
         logger.info("moe/routing_agreement: not measured with %s; it compares the routing of vLLM colocated on CPU with "
                     "the trainer's", engine)
         return None
