@@ -171,7 +171,7 @@ def leading(lay: Layout):
 
     def heartbeat():
         while not stop.is_set():
-            beat.write_text(str(time.time()))
+            _write_json(beat, {"time": time.time()})  # whole or not at all: a follower never reads a torn beat
             stop.wait(HEARTBEAT_S)
 
     thread = threading.Thread(target=heartbeat, daemon=True, name="cluster-heartbeat")
@@ -245,7 +245,7 @@ def _leader_gone(lay: Layout, started: float, timeout_s: float) -> bool:
     beat = lay.folder / "heartbeat"
     if not beat.exists():  # the leader may still be starting up (imports, pre-flight)
         return time.monotonic() - started > timeout_s
-    return time.time() - float(beat.read_text() or 0) > timeout_s
+    return time.time() - json.loads(beat.read_text())["time"] > timeout_s
 
 
 def _serve(request: dict) -> subprocess.Popen:

@@ -105,8 +105,25 @@ def test_the_vllm_follower_serves_on_request_answers_with_its_url_stops_and_ends
 
 def test_a_follower_whose_leader_stopped_beating_gives_up(tmp_path):
     lay = cluster.Layout(tasks=2, task=1, folder=tmp_path)
-    (tmp_path / "heartbeat").write_text(str(time.time() - 100))
+    (tmp_path / "heartbeat").write_text(json.dumps({"time": time.time() - 100}))
     assert cluster.follow(lay, heartbeat_timeout_s=10) == 1
+
+
+def test_a_heartbeat_read_while_the_leader_writes_it_is_never_stale(tmp_path):
+    """A follower polls the heartbeat file while the leader rewrites it; a torn read (an empty file) once made a
+    follower of a live leader give up."""
+    lay = cluster.Layout(tasks=2, task=0, folder=tmp_path)
+    with cluster.leading(lay):
+        beat, done = tmp_path / "heartbeat", time.monotonic() + 2
+        while not beat.exists():
+            time.sleep(0.01)
+        writer = threading.Thread(target=lambda: [cluster._write_json(beat, {"time": time.time()}) for _ in range(20_000)])
+        writer.start()
+        stale = 0
+        while writer.is_alive() or time.monotonic() < done:
+            stale += cluster._leader_gone(lay, time.monotonic(), timeout_s=60)
+        writer.join()
+    assert stale == 0
 
 
 def test_a_reply_that_never_comes_names_the_task_and_the_request(tmp_path):
