@@ -199,15 +199,22 @@ def cpu_engine_args(cfg, args: GRPOConfig, model, device: str, server_url: str |
     return CPUColocateGeneration, {"dtype": str(model.dtype).removeprefix("torch."), "seed": cfg.seed, "rollout": cfg.rollout}
 
 
+def colocated_cpu_engine(trainer) -> CPUColocateGeneration | None:
+    """The trainer's vLLM engine when it is rlreason's in-process CPU one (the engine that routing agreement and
+    ``rollout.seed_per_request`` need); None for HF generate, a server or TRL's GPU engine."""
+    generation = trainer.vllm_generation if trainer.use_vllm else None
+    return generation if isinstance(generation, CPUColocateGeneration) else None
+
+
 def routing_agreement(cfg, trainer, model) -> RoutingAgreement | None:
     """The routing-agreement measurement of ``rollout.routing_agreement_samples`` for an MoE policy, where the
     engine allows it (vLLM in this process, eager: colocated on CPU); None, saying why, where it does not."""
     samples = cfg.rollout.routing_agreement_samples
     if not samples or not is_moe(model):
         return None
-    generation = trainer.vllm_generation if trainer.use_vllm else None
-    if not isinstance(generation, CPUColocateGeneration):
-        if generation is None:
+    generation = colocated_cpu_engine(trainer)
+    if generation is None:
+        if not trainer.use_vllm:
             engine = "Hugging Face generate (the trainer's own forward samples)"
         elif cfg.rollout.mode.value == "server":
             engine = "a vLLM server (its routers run in another process)"
@@ -259,7 +266,7 @@ def run(cfg, run) -> StageResult:
         )
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         trainer.routing_agreement = routing_agreement(cfg, trainer, model)
-        if cfg.rollout.seed_per_request and not isinstance(getattr(trainer, "vllm_generation", None), CPUColocateGeneration):
+        if cfg.rollout.seed_per_request and colocated_cpu_engine(trainer) is None:
             logger.warning("rollout.seed_per_request applies to vLLM colocated on CPU; this engine samples from its own random stream")
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("grpo", trainer.state.global_step)
