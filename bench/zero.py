@@ -40,15 +40,18 @@ COMMON = [
 ]
 
 
-def measure(run_dir: Path, model: list[str], strategy: str, processes: int, steps: int) -> dict:
+def measure(run_dir: Path, model: list[str], strategy: str, processes: int, steps: int, extra: tuple[str, ...] = ()) -> dict:
+    """One ``rlreason pipeline.stages=[init,sft]`` run; its SFT entry's step time, memory and parameter figures."""
     distributed = [] if strategy == "single" else [f"distributed={strategy}", f"distributed.num_processes={processes}"]
-    command = [sys.executable, "-m", "rlreason", f"run_dir={run_dir}", *COMMON, *model, f"sft.max_steps={steps}", *distributed]
+    command = [sys.executable, "-m", "rlreason", f"run_dir={run_dir}", *COMMON, *model, f"sft.max_steps={steps}",
+               *distributed, *extra]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"})
     if done.returncode != 0:
         raise SystemExit(f"{strategy}: rlreason failed\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     sft = json.loads((run_dir / "summary.json").read_text())["stages"]["sft"]["metrics"]
     return {"seconds_per_step": sft["seconds_per_step"], "peak_memory_mib": sft["peak_memory_mib"],
-            "train_loss": sft["train_loss"]}
+            "train_loss": sft["train_loss"], "trainable_parameters": sft["trainable_parameters"],
+            "optimizer_state_mib": sft["optimizer_state_mib"]}
 
 
 def main() -> None:

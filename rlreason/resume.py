@@ -60,7 +60,7 @@ class ResumeConfig:
 
 
 def stage_config(cfg, keys: tuple[str, ...]) -> dict[str, object]:
-    """The resolved values under ``keys`` (top-level sections or scalars), flattened to dotted keys."""
+    """The resolved values under ``keys`` (sections, dotted sub-sections or scalars), flattened to dotted keys."""
     container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if not isinstance(cfg, dict) else cfg
     flat: dict[str, object] = {}
 
@@ -76,9 +76,12 @@ def stage_config(cfg, keys: tuple[str, ...]) -> dict[str, object]:
         else:
             flat[prefix] = value
 
-    for key in keys:
-        if key in container:
-            visit(key, container[key])
+    for key in keys:  # a section ("grpo"), or a sub-section ("model.lora")
+        node = container
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            visit(key, node)
     return flat
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
 
+from rlreason.models.lora import LoraSettings, is_peft_model
 from rlreason.models.tiny_moe import TinyMoEConfig
 
 
@@ -30,6 +31,7 @@ class ModelConfig:
     # model=qwen3_30b_a3b; the pre-flight refuses a model.path of another. None: any.
     model_type: Optional[str] = None
     tiny_moe: TinyMoEConfig = field(default_factory=TinyMoEConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)  # train adapters instead of every weight (models/lora.py)
 
     def __post_init__(self) -> None:
         if self.source is ModelSource.pretrained and not self.path:
@@ -76,11 +78,14 @@ class ResumeConvertedWeights:
     MoE's experts one tensor per expert (the Hub format) but holds them fused in memory, so those keys match
     nothing and the experts silently keep the weights the stage started from: every step trained before the stop
     is lost for them (transformers#48805). ``from_pretrained`` converts the checkpoint; its weights are then
-    copied in, strictly. DeepSpeed and FSDP resume through their own loaders and do not reach this method.
+    copied in, strictly. DeepSpeed and FSDP resume through their own loaders and do not reach this method; nor
+    does a LoRA model, whose checkpoint holds only its adapter (``Trainer`` loads that itself, exactly).
     """
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         model = model if model is not None else self.model
+        if is_peft_model(model):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
         # the model's own class: a causal LM (SFT, GRPO) or a sequence classifier (the reward model)
         trained = type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype)
         model.load_state_dict(trained.state_dict(), strict=True)

@@ -19,6 +19,7 @@ import torch
 from transformers.core_model_loading import revert_weight_conversion
 
 from rlreason.models.loading import load_policy
+from rlreason.models.lora import is_peft_model, merged_state_dict
 
 
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -46,8 +47,11 @@ def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def checkpoint_format_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The policy's weights under the names and layout of its saved checkpoint (what vLLM loads)."""
+    """The policy's weights under the names and layout of its saved checkpoint (what vLLM loads); for a LoRA
+    policy, the base weights with the adapter merged in (:func:`rlreason.models.lora.merged_state_dict`)."""
     with torch.no_grad():
+        if is_peft_model(model):
+            return revert_weight_conversion(model.get_base_model(), merged_state_dict(model))
         return revert_weight_conversion(model, full_state_dict(model))
 
 

@@ -49,12 +49,14 @@ from rlreason.rollout.routing_agreement import EngineRoutes, PolicyRoutes, Routi
 from rlreason.rollout.server import CPUServerGeneration, managed_server
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
+from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
+from rlreason.stages.training import parameter_metrics, save_trained
 
 logger = logging.getLogger(__name__)
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
-CONFIG_KEYS = ("seed", "data", "grpo", "reward", "rollout")
+CONFIG_KEYS = ("seed", "data", "model.lora", "grpo", "reward", "rollout")
 
 
 class LossType(str, Enum):
@@ -263,6 +265,7 @@ def run(cfg, run) -> StageResult:
             processing_class=tokenizer,
             callbacks=[interrupt, MismatchWarning(cfg.rollout.max_logp_difference)],
             cpu_engine=cpu_engine_args(cfg, args, model, device, server_url, out),
+            peft_config=peft_config(cfg.model.lora, model),
         )
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         trainer.routing_agreement = routing_agreement(cfg, trainer, model)
@@ -275,11 +278,9 @@ def run(cfg, run) -> StageResult:
     if routing and agreement:
         routing["routing_agreement"] = agreement
     memory = from_every_process(round(peak_memory_mib(device), 1))
-    model_dir = out / "model"
-    trainer.save_model(str(model_dir))  # every process: under ZeRO-3 the weights are gathered from all of them
+    model_dir = save_trained(trainer, out, tokenizer, cfg.model.lora, source)
     reward_keys = ["reward"] + [f"rewards/{r.name}/mean" for r in rewards]
     if is_main_process():
-        tokenizer.save_pretrained(model_dir)
         tracking.plot_training_curves(trainer.state.log_history, out / "rewards.png", reward_keys, "GRPO rewards")
     history = [h for h in trainer.state.log_history if "reward" in h]
     mismatch = [h[MismatchWarning.KEY] for h in trainer.state.log_history if MismatchWarning.KEY in h]
@@ -297,6 +298,7 @@ def run(cfg, run) -> StageResult:
             # per reward: calls, samples scored, samples that failed (rank 0's; W&B has rewards/<name>/failed)
             "rewards": {r.name: r.fn.stats() for r in rewards},
             "peak_memory_mib": memory,  # per training process, in rank order
+            **parameter_metrics(trainer, cfg.model.lora),
             **({"moe": routing} if routing else {}),
         },
     )

@@ -25,6 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Optional
 
+from transformers import AutoConfig, AutoModelForSequenceClassification
 from transformers.trainer_utils import get_last_checkpoint
 from trl import RewardConfig, RewardTrainer
 
@@ -35,12 +36,14 @@ from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import ResumeConvertedWeights, load_tokenizer
 from rlreason.rewards.model import RewardModel
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
+from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
+from rlreason.stages.training import parameter_metrics, save_trained
 
 logger = logging.getLogger(__name__)
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
-CONFIG_KEYS = ("seed", "data", "reward_model")
+CONFIG_KEYS = ("seed", "data", "model.lora", "reward_model")
 
 
 @dataclass
@@ -138,18 +141,18 @@ def run(cfg, run) -> StageResult:
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     with tracking.stage_run(cfg, run, "reward_model"), SaveOnInterrupt() as interrupt:
         trainer = RewardStageTrainer(model=backbone, args=args, train_dataset=train.remove_columns("task"),
-                                     processing_class=tokenizer, callbacks=[interrupt])
+                                     processing_class=tokenizer, callbacks=[interrupt],
+                                     peft_config=peft_config(cfg.model.lora, AutoConfig.from_pretrained(backbone), "SEQ_CLS"))
         if trainer.model.config.pad_token_id is None:  # the head reads the last token before the padding
             trainer.model.config.pad_token_id = tokenizer.pad_token_id
         prepare_model(trainer.model, cfg.distributed.strategy)  # before train() wraps it in DeepSpeed's engine
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("reward_model", trainer.state.global_step)
     memory = from_every_process(round(peak_memory_mib(device), 1))
-    model_dir = out / "model"
-    trainer.save_model(str(model_dir))  # every process: under ZeRO-3 the weights are gathered from all of them
+    model_dir = save_trained(trainer, out, tokenizer, cfg.model.lora, backbone, AutoModelForSequenceClassification,
+                             num_labels=1, pad_token_id=tokenizer.pad_token_id)
     held_out = {}
     if is_main_process():
-        tokenizer.save_pretrained(model_dir)
         tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "accuracy"], "Reward model")
         held_out = pairwise_accuracy(RewardModel(str(model_dir), device=device, max_length=rm.max_length), test)
         logger.info("reward_model: held-out pairwise accuracy %.3f (%s)", held_out["accuracy"],
@@ -158,5 +161,6 @@ def run(cfg, run) -> StageResult:
         checkpoint=None,  # not a policy: the next stage starts from the latest policy checkpoint
         metrics={"model": str(model_dir), "backbone": backbone, "train_pairs": len(train), "train_loss": result.training_loss,
                  "steps": result.global_step, "resumed_from": resume, "seconds_per_step": seconds_per_step(result, resume),
-                 "peak_memory_mib": memory, **held_out},  # per training process, in rank order
+                 "peak_memory_mib": memory,  # per training process, in rank order
+                 **parameter_metrics(trainer, cfg.model.lora), **held_out},
     )

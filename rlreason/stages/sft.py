@@ -31,10 +31,12 @@ from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
 from rlreason.models.routing import ExpertLoad, LogsExpertLoad, has_trl_load_balancing
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
+from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
+from rlreason.stages.training import parameter_metrics, save_trained
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
-CONFIG_KEYS = ("seed", "data", "sft")
+CONFIG_KEYS = ("seed", "data", "model.lora", "sft")
 
 
 @dataclass
@@ -120,24 +122,24 @@ def run(cfg, run) -> StageResult:
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     with tracking.stage_run(cfg, run, "sft"), SaveOnInterrupt() as interrupt:
         trainer = SFTStageTrainer(
-            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[interrupt]
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[interrupt],
+            peft_config=peft_config(cfg.model.lora, model),
         )
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         result = trainer.train(resume_from_checkpoint=resume)
     interrupt.raise_if_requested("sft", trainer.state.global_step)
     routing = trainer.expert_load.totals() if trainer.expert_load else None
     memory = from_every_process(round(peak_memory_mib(device), 1))
-    model_dir = out / "model"
     if is_moe(model):  # SFTTrainer switches router logits on for its aux loss; saved that way, generate crashes
         model.config.get_text_config().output_router_logits = False
-    trainer.save_model(str(model_dir))  # every process: under ZeRO-3 the weights are gathered from all of them
+    model_dir = save_trained(trainer, out, tokenizer, cfg.model.lora, source)
     if is_main_process():
-        tokenizer.save_pretrained(model_dir)
         tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "mean_token_accuracy"], "SFT")
     return StageResult(
         checkpoint=str(model_dir),
         metrics={"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": resume,
                  "seconds_per_step": seconds_per_step(result, resume),
                  "peak_memory_mib": memory,  # per training process, in rank order
+                 **parameter_metrics(trainer, cfg.model.lora),
                  **({"moe": routing} if routing else {})},
     )

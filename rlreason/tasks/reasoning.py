@@ -11,6 +11,8 @@ Data:
   task. Splits are decided by a hash of the problem's arithmetic (start value and operations), not of its
   wording, so the same computation can never sit in both train and test.
 - the user's own (``data=file`` / ``data=hub``): ``prompt`` and ``answer`` columns (``completion`` for SFT).
+  A GSM8K file (``data.prompt_column=question``, answers ``"worked solution\n#### N"``) needs no
+  ``completion`` column: the gold answer is N and SFT learns ``<think>worked solution</think><answer>N</answer>``.
 
 Checker: the reply's answer equals the gold answer as math-verify sees it (``0.5``, ``1/2`` and ``\\frac{1}{2}``
 match). The answer is the ``<answer>`` tag's content, or, in a pretrained model's own format, the text after
@@ -172,6 +174,16 @@ def generate(cfg: ReasoningConfig, split: str, size: int, seed: int) -> list[Pro
     return draw(sample, split, size, cfg.test_fraction, "data.reasoning", advice)
 
 
+def gsm8k_rows(cfg: ReasoningConfig, split: str, size: int, seed: int) -> list[dict]:
+    """``size`` synthetic problems of ``split`` as GSM8K rows: ``question``, and an ``answer`` that works the problem
+    out with GSM8K's calculator annotations and ends in ``#### N``: a file in the public format, made here."""
+    rows = []
+    for problem in generate(cfg, split, size, seed):
+        worked = " ".join(f"{step.split('=')[0]}=<<{step}>>{step.split('=')[1]}." for step in problem.steps)
+        rows.append({"question": problem.question, "answer": f"{worked}\n#### {problem.answer}"})
+    return rows
+
+
 # --- the user's data (data=file / data=hub) ----------------------------------------------------------------
 
 
@@ -212,10 +224,25 @@ def gold_answer(value) -> str:
     return str(int(text)) if re.fullmatch(r"[+-]?\d+", text) else text
 
 
+def gsm8k_solution(answer) -> tuple[str, str] | None:
+    """(worked solution, final answer) of a GSM8K-style answer (``"...steps...\n#### 42"``); None for another.
+    GSM8K's calculator annotations (``<<6*7=42>>``) are dropped from the solution."""
+    if not isinstance(answer, str) or "####" not in answer:
+        return None
+    solution, final = answer.rsplit("####", 1)
+    return re.sub(r"<<[^>]*>>", "", solution).strip(), final.strip().replace(",", "")
+
+
+def user_gold_answer(value) -> str:
+    """The gold answer of a user row: a GSM8K answer's number after ``####``, else :func:`gold_answer`."""
+    solved = gsm8k_solution(value)
+    return gold_answer(solved[1] if solved else value)
+
+
 def _user_examples(data_cfg, split: str, size: int) -> list[ReasoningExample]:
     dataset = _first(_user_split(data_cfg, split), size)
     return [
-        ReasoningExample(user_turn(p), gold_answer(a))
+        ReasoningExample(user_turn(p), user_gold_answer(a))
         for p, a in zip(dataset[data_cfg.prompt_column], dataset[data_cfg.answer_column])
     ]
 
@@ -234,7 +261,12 @@ def sft_rows(data_cfg, seed: int) -> list[dict]:
         ]
     dataset = _first(_user_split(data_cfg, "train"), cfg.sft_size)
     if data_cfg.completion_column not in dataset.column_names:
-        raise UserError(f"SFT needs a {data_cfg.completion_column!r} column (data.completion_column)")
+        solved = [gsm8k_solution(a) for a in dataset[data_cfg.answer_column]]
+        if all(solved):  # GSM8K: its worked solutions are the demonstrations
+            return [{"prompt": user_turn(p), "completion": assistant_turn(think_answer(*s)), "tools": None}
+                    for p, s in zip(dataset[data_cfg.prompt_column], solved)]
+        raise UserError(f"SFT needs a {data_cfg.completion_column!r} column (data.completion_column), or GSM8K-style "
+                        "answers ('worked solution\n#### N') in every row")
     require_values(dataset, (data_cfg.completion_column,), data_cfg.train_file or data_cfg.path)
     return [
         {"prompt": user_turn(prompt), "completion": assistant_turn(completion), "tools": None}
@@ -391,8 +423,8 @@ def load_public(path: str, answers: str | None = None) -> list[ReasoningExample]
             raise UserError(f"{where}: no question; expected a 'problem', 'question' or 'prompt' field, found {sorted(record)}")
         require(record, ("answer",), where)
         answer = record["answer"]
-        if isinstance(answer, str) and "####" in answer:  # GSM8K: the gold number follows '####'
-            answer = answer.rsplit("####", 1)[1].strip().replace(",", "")
+        if solved := gsm8k_solution(answer):  # GSM8K: the gold number follows '####'
+            answer = solved[1]
         elif "question" in record and "problem" not in record and isinstance(answer, str) and len(answer.split()) > 3:
             raise UserError(f"{where}: GSM8K-style answer has no '#### <number>' line")
         examples.append(ReasoningExample(user_turn(question), gold_answer(answer)))

@@ -9,10 +9,13 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlreason.data.mixer import grpo_dataset
+from rlreason.models.lora import is_peft_model, peft_config
 from rlreason.rollout.colocate import CPUColocateGeneration
-from rlreason.rollout.trainer import RolloutGRPOTrainer
+from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.rollout.weight_sync import checkpoint_format_weights, load_into_vllm
 from rlreason.stages import grpo, sft
+from rlreason.validation import validate
+from rlreason.cli import CONFIG_MODULE
 
 pytest.importorskip("vllm")
 
@@ -64,9 +67,10 @@ def agreement(a, b) -> int:
     return sum(x == y for row_a, row_b in zip(a, b) for x, y in zip(row_a, row_b))
 
 
-def grpo_trainer(cfg, run, run_dir, reward) -> RolloutGRPOTrainer:
-    """TRL's trainer with the colocated CPU engine on the run's latest checkpoint, as the GRPO stage builds it."""
-    source = run.latest_checkpoint()
+def grpo_trainer(cfg, run, run_dir, reward, source=None) -> RolloutGRPOTrainer:
+    """TRL's trainer with the colocated CPU engine on ``source`` (default: the run's latest checkpoint), as the GRPO
+    stage builds it (a LoRA policy when ``cfg.model.lora.enabled``)."""
+    source = source or run.latest_checkpoint()
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(source)
     args = grpo.grpo_config(cfg, str(run_dir / "grpo"), [1.0], "cpu", model.config)
@@ -77,6 +81,7 @@ def grpo_trainer(cfg, run, run_dir, reward) -> RolloutGRPOTrainer:
         train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer),
         processing_class=tokenizer,
         cpu_engine=grpo.cpu_engine_args(cfg, args, model, "cpu"),
+        peft_config=peft_config(cfg.model.lora, model),
     )
     assert isinstance(trainer.vllm_generation, CPUColocateGeneration)
     return trainer
@@ -165,5 +170,38 @@ def test_synced_engine_matches_a_pretrained_dense_policy(trained_pretrained):
     engine, policy, prompt_ids, reference = greedy_reference(trainer)
     load_into_vllm(engine.model_runner, checkpoint_format_weights(AutoModelForCausalLM.from_pretrained(initial)))
     assert vllm_greedy(engine.llm, prompt_ids) != reference  # the updates changed what the policy says
+    engine.sync_weights()
+    assert vllm_greedy(engine.llm, prompt_ids) == reference
+
+
+@pytest.fixture(scope="module")
+def trained_lora(tmp_path_factory, trained, varying_reward):
+    """A LoRA trainer (adapters on attention and the fused experts) after GRPO updates with vLLM rollouts, from
+    the SFT checkpoint of ``trained``."""
+    _, source, _ = trained
+    run_dir = tmp_path_factory.mktemp("parity_lora")
+    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", *TINY, "model.lora.enabled=true", "model.lora.target_experts=true",
+                                   "grpo.logging_steps=1"])
+    trainer = grpo_trainer(cfg, None, run_dir, varying_reward, source=source)
+    assert trainer.train().global_step == 4
+    return trainer, source
+
+
+def test_synced_engine_matches_a_lora_policy_merged(trained_lora):
+    trainer, initial = trained_lora
+    engine, policy, prompt_ids, reference = greedy_reference(trainer)
+    assert is_peft_model(policy)
+    # only the adapters trained: the base weights are the checkpoint's, bit for bit
+    base = AutoModelForCausalLM.from_pretrained(initial).state_dict()
+    frozen = {k.removeprefix("base_model.model.").replace(".base_layer", ""): v
+              for k, v in policy.state_dict().items() if ".lora_" not in k}
+    assert frozen.keys() == base.keys() and all(torch.equal(frozen[k], base[k]) for k in base)
+    assert all(p.requires_grad == (".lora_" in n) for n, p in policy.named_parameters())
+    # the engine sampled from the merged policy while it trained: log-probabilities as close as full fine-tuning's
+    differences = [h[MismatchWarning.KEY] for h in trainer.state.log_history if MismatchWarning.KEY in h]
+    assert len(differences) == 4 and max(differences) < 1e-4, differences
+
+    load_into_vllm(engine.model_runner, checkpoint_format_weights(AutoModelForCausalLM.from_pretrained(initial)))
+    assert vllm_greedy(engine.llm, prompt_ids) != reference  # the adapters changed what the policy says
     engine.sync_weights()
     assert vllm_greedy(engine.llm, prompt_ids) == reference

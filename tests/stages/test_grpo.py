@@ -71,3 +71,36 @@ def test_a_frozen_router_stays_while_the_experts_train(initial_checkpoint, tmp_p
     routers = [k for k in before if k.endswith("mlp.gate.weight")]
     assert routers and all(torch.equal(before[k], after[k]) for k in routers)
     assert any("experts" in k and not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_lora_trains_only_adapters_saves_adapter_and_merged_model_and_resumes_exactly(initial_checkpoint, tmp_path, varying_reward):
+    from peft import PeftModel
+
+    reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
+    lora = ["model.lora.enabled=true", "grpo.learning_rate=3e-3", "grpo.max_steps=4", "grpo.save_steps=2", reward]
+    source = str(initial_checkpoint / "init" / "model")
+
+    def grpo_run(run_dir):
+        cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", *TINY, *lora])
+        run = Run(run_dir)
+        run.record("init", "completed", 0.0, StageResult(checkpoint=source))
+        return grpo.run(cfg, run)
+
+    result = grpo_run(tmp_path / "a")
+    before = AutoModelForCausalLM.from_pretrained(source).state_dict()
+    merged = AutoModelForCausalLM.from_pretrained(result.checkpoint).state_dict()
+    changed = {k for k in before if not torch.equal(before[k], merged[k])}
+    assert changed and all(k.split(".")[-2] in ("q_proj", "k_proj", "v_proj", "o_proj") for k in changed)
+    assert 0 < result.metrics["trainable_share"] < 0.2 and result.metrics["optimizer_state_mib"] > 0
+    adapter = tmp_path / "a" / "grpo" / "adapter"
+    rebuilt = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(source), str(adapter)).merge_and_unload()
+    assert all(torch.equal(v, merged[k]) for k, v in rebuilt.state_dict().items())  # model/ is base + adapter/
+
+    # a run stopped after step 2 (only that checkpoint left) resumes to the uninterrupted run's adapter, bit for bit
+    import shutil
+
+    shutil.copytree(tmp_path / "a" / "grpo" / "checkpoints" / "checkpoint-2", tmp_path / "b" / "grpo" / "checkpoints" / "checkpoint-2")
+    resumed = grpo_run(tmp_path / "b")
+    assert resumed.metrics["resumed_from"].endswith("checkpoint-2") and resumed.metrics["steps"] == 4
+    final = AutoModelForCausalLM.from_pretrained(resumed.checkpoint).state_dict()
+    assert all(torch.equal(final[k], merged[k]) for k in merged)

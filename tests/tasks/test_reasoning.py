@@ -1,4 +1,6 @@
+import json
 import random
+import re
 
 import pytest
 
@@ -137,3 +139,23 @@ def test_answers_in_a_pretrained_models_own_format_are_checked(reply, correct):
     metrics = score([reply], [example]).metrics
     assert metrics["accuracy"] == float(correct) and metrics["format_rate"] == 0.0
     assert metrics["answered_rate"] == float("cut off" not in reply and "and the answer is 9" not in reply)
+
+
+def test_a_gsm8k_file_trains_sft_on_its_solutions_and_grades_its_final_number(tmp_path):
+    from rlreason.cli import CONFIG_MODULE
+    from rlreason.tasks import reasoning
+    from rlreason.validation import validate
+
+    rows = reasoning.gsm8k_rows(reasoning.ReasoningConfig(ops=["+", "-", "*"]), "train", 12, seed=0)
+    assert all(re.fullmatch(r"(\d+[-+*]\d+=<<\d+[-+*]\d+=\d+>>\d+\. ?)+\n#### \d+", r["answer"]) for r in rows)
+    path = tmp_path / "gsm8k.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = validate(CONFIG_MODULE, ["data=file", f"data.train_file={path}", f"data.test_file={path}", "data.prompt_column=question"])
+
+    demonstrations = reasoning.sft_rows(cfg.data, 0)
+    examples = reasoning.grpo_examples(cfg.data, 0)
+    for row, demo, example in zip(rows, demonstrations, examples):
+        solution, number = row["answer"].split("\n#### ")
+        assert demo["completion"][0]["content"] == f"<think>{re.sub(r'<<[^>]*>>', '', solution).strip()}</think><answer>{number}</answer>"
+        assert example.answer == number and reasoning.check(demo["completion"], example)
+    assert [e.answer for e in reasoning.load_public(str(path))] == [e.answer for e in examples]  # one reading of '####'
