@@ -22,7 +22,8 @@ from rlreason.preflight import check_context, check_inputs
 from rlreason.resume import digest, fingerprints, plan, stage_config
 from rlreason.runtime import environment, resolve_device
 from rlreason.stages import STAGES
-from rlreason.stages.contract import Run, stage_labels, stage_name
+from rlreason.run_lock import run_dir_lock
+from rlreason.stages.contract import Run, stage_labels, stage_name, usable_dir
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,13 @@ def _inputs(cfg, run) -> dict[str, str | None]:
 
 
 def run_pipeline(cfg) -> Run:
-    """Run ``cfg.pipeline.stages`` in ``cfg.run_dir``; returns the finished ``Run``."""
-    run = Run(cfg.run_dir)
+    """Run ``cfg.pipeline.stages`` in ``cfg.run_dir``, holding the run dir's lock; returns the finished ``Run``."""
+    with run_dir_lock(usable_dir(cfg.run_dir), cfg.resume.force_unlock, cfg.resume.lock_wait_s):
+        return _run_locked(cfg)
+
+
+def _run_locked(cfg) -> Run:
+    run = Run(cfg.run_dir)  # the summary is read only once the lock is held: no other command is writing it
     names = list(cfg.pipeline.stages)
     stages = {label: importlib.import_module(STAGES[name]) for label, name in zip(stage_labels(names), names)}
     steps = plan(cfg, run, stages)

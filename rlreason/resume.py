@@ -28,6 +28,7 @@ import logging
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 from omegaconf import OmegaConf
 
@@ -57,6 +58,10 @@ class ResumeConfig:
     """``resume``: re-running a command with the same ``run_dir`` (see ``rlreason/resume.py``)."""
 
     on_change: OnChange = OnChange.refuse
+    # The run dir's lock (rlreason/run_lock.py): go on without it when another host holds it; and how long to wait
+    # for a holder to let go (None: 120 s for a requeued Slurm attempt, else 0)
+    force_unlock: bool = False
+    lock_wait_s: Optional[int] = None
 
 
 def stage_config(cfg, keys: tuple[str, ...]) -> dict[str, object]:

@@ -218,3 +218,13 @@ class Run:
         tmp = self.summary_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(summary, indent=2, allow_nan=False))
         os.replace(tmp, self.summary_path)
+
+
+def publish(partial: Path, final: Path) -> Path:
+    """Put a folder written whole under ``partial`` (``<name>.partial``) in place of ``final`` and return it: the
+    rename is atomic on one file system, so a save cut short (``kill -9``, a lost node) never leaves a ``model/``
+    folder that looks complete."""
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    return final

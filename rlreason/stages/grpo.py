@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Optional
 
 from transformers import AutoConfig
-from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig
 
 from rlreason import tracking
@@ -51,7 +50,7 @@ from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
-from rlreason.stages.training import parameter_metrics, save_trained
+from rlreason.stages.training import last_complete_checkpoint, parameter_metrics, save_trained
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +246,7 @@ def run(cfg, run) -> StageResult:
         frozen = freeze_routers(model) if is_moe(model) else 0
         logger.info("grpo.freeze_router: %d routers frozen%s", frozen, "" if frozen else f" ({type(model).__name__} has none)")
     prepare_model(model, cfg.distributed.strategy)
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    resume = last_complete_checkpoint(checkpoints)
     train_dataset = grpo_dataset(cfg.data, cfg.seed, tokenizer)
     if cfg.data.drop_long_prompts:
         train_dataset = without_long_prompts(train_dataset, tokenizer, context_limit(cfg, source) - cfg.grpo.max_completion_length)

@@ -18,7 +18,7 @@ from rlreason.models.loading import dequantize_gguf, is_moe, load_policy, load_t
 from rlreason.models.tiny_moe import build_tiny_moe
 from rlreason.models.tokenizer import train_tokenizer
 from rlreason.runtime import seed_everything
-from rlreason.stages.contract import StageResult
+from rlreason.stages.contract import StageResult, publish
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
 CONFIG_KEYS = ("seed", "model.source", "model.path", "model.gguf_file", "model.model_type", "model.tiny_moe",
@@ -34,8 +34,9 @@ def run(cfg, run) -> StageResult:
         if cfg.model.gguf_file:
             if not (path / cfg.model.gguf_file).is_file():
                 raise MissingInput(f"model.gguf_file={cfg.model.gguf_file}: not in {path}")
-            path = run.stage_dir("init") / "model"
-            dequantize_gguf(cfg.model.path, cfg.model.gguf_file, path)
+            partial = run.stage_dir("init") / "model.partial"
+            dequantize_gguf(cfg.model.path, cfg.model.gguf_file, partial)
+            path = publish(partial, run.stage_dir("init") / "model")
         load_tokenizer(str(path))
         model = load_policy(str(path))
         metrics = {"parameters": model.num_parameters(), "architecture": type(model).__name__, "moe": is_moe(model)}
@@ -45,9 +46,10 @@ def run(cfg, run) -> StageResult:
     corpus = tokenizer_corpus(cfg.data, tiny.tokenizer_corpus_size, cfg.seed)
     tokenizer = train_tokenizer(corpus, vocab_size=tiny.tokenizer_vocab_size)
     model = build_tiny_moe(tiny, tokenizer, cfg.seed)
-    out = run.stage_dir("init") / "model"
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    partial = run.stage_dir("init") / "model.partial"
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    out = publish(partial, run.stage_dir("init") / "model")
     return StageResult(
         checkpoint=str(out),
         metrics={"parameters": model.num_parameters(), "vocab_size": len(tokenizer)},

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
-from transformers.trainer_utils import get_last_checkpoint
 from trl import RewardConfig, RewardTrainer
 
 from rlreason import tracking
@@ -38,7 +37,7 @@ from rlreason.rewards.model import RewardModel
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
-from rlreason.stages.training import parameter_metrics, save_trained
+from rlreason.stages.training import last_complete_checkpoint, parameter_metrics, save_trained
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ def run(cfg, run) -> StageResult:
         **precision_args(device),
         **trainer_args(out),
     )
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    resume = last_complete_checkpoint(checkpoints)
     with tracking.stage_run(cfg, run, "reward_model"), SaveOnInterrupt() as interrupt:
         trainer = RewardStageTrainer(model=backbone, args=args, train_dataset=train.remove_columns("task"),
                                      processing_class=tokenizer, callbacks=[interrupt],

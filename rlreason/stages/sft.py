@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from transformers import AutoConfig
-from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from rlreason import tracking
@@ -33,7 +32,7 @@ from rlreason.models.routing import ExpertLoad, LogsExpertLoad, has_trl_load_bal
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
-from rlreason.stages.training import parameter_metrics, save_trained
+from rlreason.stages.training import last_complete_checkpoint, parameter_metrics, save_trained
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
 CONFIG_KEYS = ("seed", "data", "model.lora", "sft")
@@ -119,7 +118,7 @@ def run(cfg, run) -> StageResult:
     model = load_policy(source)  # after the config: under ZeRO-3 each process loads its shards only
     prepare_model(model, cfg.distributed.strategy)
     checkpoints = out / "checkpoints"
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    resume = last_complete_checkpoint(checkpoints)
     with tracking.stage_run(cfg, run, "sft"), SaveOnInterrupt() as interrupt:
         trainer = SFTStageTrainer(
             model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[interrupt],

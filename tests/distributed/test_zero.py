@@ -228,3 +228,32 @@ def test_a_latent_attention_moe_with_shared_experts_trains_under_zero3(tmp_path)
 
     trained = AutoModelForCausalLM.from_pretrained(tmp_path / "grpo" / "model")
     assert type(trained.config).__name__ == "DeepseekV3Config" and trained.config.kv_lora_rank
+
+
+LORA = ["model.lora.enabled=true", "model.lora.target_experts=true", "sft.learning_rate=3e-3"]
+
+
+@pytest.fixture(scope="module")
+def lora_single(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("lora_single")
+    completed(run_dir, "pipeline.stages=[init,sft]", *LORA)
+    return run_dir
+
+
+@pytest.mark.parametrize("strategy", ["zero2", "zero3"])
+def test_lora_sft_and_grpo_on_two_processes(lora_single, tmp_path, strategy):
+    """LoRA adapters (attention and the fused experts) trained by both processes: SFT as one process trains them,
+    GRPO sampling from the merged weights (gathered from the shards under ZeRO-3) with each process's engine."""
+    pytest.importorskip("vllm")
+    summary = completed(tmp_path, "pipeline.stages=[init,sft,grpo]", "grpo.max_steps=2", "grpo.learning_rate=3e-3",
+                        *LORA, f"distributed={strategy}", *TWO)
+    # LoRA's B starts at 0, so A's first gradients are exactly 0 on one process and reduction-order noise (~1e-12)
+    # across ZeRO-3's shards, which Adam turns into steps of the full learning rate: the losses agree to 1e-3, the
+    # weights to a tenth of how far SFT moved them, not to float precision
+    assert sft_losses(tmp_path) == pytest.approx(sft_losses(lora_single), rel=2e-3)
+    moved = max_weight_difference(lora_single / "sft" / "model", lora_single / "init" / "model")
+    assert max_weight_difference(tmp_path / "sft" / "model", lora_single / "sft" / "model") < 0.1 * moved
+    grpo = summary["stages"]["grpo"]["metrics"]
+    assert grpo["steps"] == 2 and grpo["max_logp_difference"] < 1e-4 and 0 < grpo["trainable_share"] < 0.5
+    for stage in ("sft", "grpo"):
+        assert (tmp_path / stage / "adapter" / "adapter_config.json").exists()

@@ -157,7 +157,8 @@ def trained_pretrained(tmp_path_factory, initialized_run, varying_reward):
     from pretrained_checkpoint import pretrained_overrides
 
     run_dir = tmp_path_factory.mktemp("parity_pretrained")
-    overrides = [*pretrained_overrides(run_dir), "logger=none", "grpo.learning_rate=1e-4", "grpo.save_steps=100"]
+    overrides = [*pretrained_overrides(run_dir), "logger=none", "grpo.learning_rate=1e-4", "grpo.save_steps=100",
+                 "model.lora.enabled=false"]  # the full-weight sync of a dense model (LoRA: test_..._lora_policy_merged)
     cfg, run = initialized_run(run_dir, overrides)
     trainer = grpo_trainer(cfg, run, run_dir, varying_reward)
     assert trainer.args.router_aux_loss_coef == 0.0  # a dense model has no router to balance

@@ -1,4 +1,4 @@
-"""With ``model.lora.enabled`` the SFT and reward-model stages train adapters only and save the adapter beside a
+"""Resuming picks the newest checkpoint saved whole. With ``model.lora.enabled`` the SFT and reward-model stages train adapters only and save the adapter beside a
 merged Hugging Face folder that the next stage, the reward registry and vLLM load like any checkpoint."""
 
 import torch
@@ -6,6 +6,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 
 from rlreason.rewards.model import RewardModel
 from rlreason.stages import reward_model, sft
+from rlreason.stages.training import last_complete_checkpoint
 
 LORA = [
     "logger=none",
@@ -49,3 +50,15 @@ def test_sft_and_reward_model_train_adapters_and_save_merged_folders(tmp_path, i
     assert head.score.weight.abs().sum() > 0 and head.config.pad_token_id is not None  # the trained head, merged
     scores = RewardModel(str(model_dir), device="cpu", max_length=128).score_texts(["a", "b b"])
     assert len(scores) == 2 and all(isinstance(s, float) for s in scores)
+
+
+def test_resume_skips_a_checkpoint_whose_save_was_cut_short(tmp_path, caplog):
+    assert last_complete_checkpoint(tmp_path / "missing") is None
+    for step, whole in ((2, True), (10, True), (12, False)):  # 12: killed while saving, before its trainer state
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"")
+        if whole:
+            (folder / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")  # 10 > 2: by number, not by name
+    assert "checkpoint-12: incomplete" in caplog.text
