@@ -52,6 +52,10 @@ class RLReasonConfig:
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device: got {self.device!r}; allowed: 'auto', 'cpu', 'cuda'")
+        if self.model.lora.enabled and str(getattr(self.distributed.strategy, "value", self.distributed.strategy)).startswith("zero3"):
+            # measured: under ZeRO-3 the adapter the trainer saves does not hold what the shards trained
+            raise ValueError("model.lora.enabled=true: not yet with distributed=zero3 (the saved adapter is not "
+                             "gathered from the shards); use distributed=zero2, or full fine-tuning under zero3")
 
 
 def register_schema() -> None:
