@@ -168,6 +168,21 @@ def summed_over_processes(tensor):
     return total.to(tensor.device)
 
 
+def zero3_sharded(parameters) -> bool:
+    """Whether these parameters are DeepSpeed ZeRO-3 shards (each process holds a slice; gather before reading)."""
+    return any(hasattr(p, "ds_id") for p in parameters)
+
+
+def gathered(parameters: list):
+    """A context in which ``parameters`` are whole on every process (read-only): DeepSpeed's gather for ZeRO-3
+    shards, nothing otherwise."""
+    if not zero3_sharded(parameters):
+        return contextlib.nullcontext()
+    from deepspeed.runtime.zero.partition_parameters import GatheredParameters
+
+    return GatheredParameters(parameters, modifier_rank=None)
+
+
 @contextlib.contextmanager
 def whole_weights():
     """``from_pretrained`` inside builds a whole model even while a ZeRO-3 trainer exists in this process.

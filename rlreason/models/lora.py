@@ -8,13 +8,13 @@ score head) train, so optimizer state and gradients shrink to the adapters' size
 - ``<stage>/model/``: the base with the adapter merged in, an ordinary Hugging Face folder that the next stage,
   the evals, vLLM and transformers load like any checkpoint.
 
-Targets: ``target_modules`` (default ``all-linear``: every ``nn.Linear`` but the output head — attention, and a
-dense model's MLP). A router is never targeted: transformers 5 routers are parameters, not ``nn.Linear``, and
-keeping them fixed keeps the routing vLLM and the trainer compute the same (routing drift is the main source of
-MoE RL instability). The fused experts of an MoE (``Qwen3MoeExperts.gate_up_proj`` ...) are targeted only
-with ``target_experts=true`` (PEFT's ``target_parameters``): they hold most of an MoE's parameters, so an
-adapter on them is where capacity is, but also where PEFT's per-forward expert delta costs time; the default
-trains attention only on an MoE, as the reference LoRA-GRPO recipes do.
+Targets: ``target_modules`` (default ``all-linear``, resolved by :func:`linear_targets`: every ``nn.Linear`` but
+the output head and the routers — attention, and a dense model's MLP). PEFT's own ``all-linear`` would also adapt
+a transformers-5 MoE's routers and fused experts; a router is kept out so the routing vLLM and the trainer
+compute stays the same (routing drift is the main source of MoE RL instability). The fused experts
+(``Qwen3MoeExperts.gate_up_proj`` ...) are adapted only with ``target_experts=true`` (PEFT's
+``target_parameters``): they hold most of an MoE's parameters, so an adapter there is where the capacity is,
+and also where PEFT's per-forward expert delta costs time.
 
 vLLM samples from the merged weights: :func:`merged_state_dict` computes base + B·A·scale for every adapted
 weight without touching the model (PEFT's ``merge_adapter``/``unmerge_adapter``, which TRL uses, round the
@@ -136,9 +136,9 @@ def merged_state_dict(model) -> dict:
     import torch
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    parameters = list(model.parameters())
-    gathered = _gathered(parameters)
-    with torch.no_grad(), gathered:
+    from rlreason.distributed.config import gathered
+
+    with torch.no_grad(), gathered(list(model.parameters())):
         deltas: dict[int, torch.Tensor] = {}
         for module in model.modules():
             if not isinstance(module, BaseTunerLayer) or module.disable_adapters:
@@ -157,16 +157,6 @@ def merged_state_dict(model) -> dict:
                 value = value + deltas[id(tensor)].to(value.dtype)
             state[_base_name(name)] = value.clone()
     return state
-
-
-def _gathered(parameters):
-    import contextlib
-
-    if not any(hasattr(p, "ds_id") for p in parameters):
-        return contextlib.nullcontext()
-    from deepspeed.runtime.zero.partition_parameters import GatheredParameters
-
-    return GatheredParameters(parameters, modifier_rank=None)
 
 
 def save_merged(base: str, adapter_dir: Path, out: Path, model_class=None, **model_kwargs) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from transformers.core_model_loading import revert_weight_conversion
 
+from rlreason.distributed.config import gathered, zero3_sharded
 from rlreason.models.loading import load_policy
 from rlreason.models.lora import is_peft_model, merged_state_dict
 
@@ -30,15 +31,13 @@ def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     since each runs its own engine) and copied out.
     """
     state = {k: v.detach() for k, v in model.state_dict().items()}
-    if not any(hasattr(p, "ds_id") for p in model.parameters()):
+    if not zero3_sharded(model.parameters()):
         return state
-    from deepspeed.runtime.zero.partition_parameters import GatheredParameters
-
     for prefix, module in model.named_modules():
         named = list(module.named_parameters(recurse=False, remove_duplicate=False))
         if not named:
             continue
-        with GatheredParameters([p for _, p in named], modifier_rank=None):
+        with gathered([p for _, p in named]):
             for name, parameter in named:
                 key = f"{prefix}.{name}" if prefix else name
                 if key in state:

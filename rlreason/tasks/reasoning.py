@@ -266,7 +266,7 @@ def sft_rows(data_cfg, seed: int) -> list[dict]:
             return [{"prompt": user_turn(p), "completion": assistant_turn(think_answer(*s)), "tools": None}
                     for p, s in zip(dataset[data_cfg.prompt_column], solved)]
         raise UserError(f"SFT needs a {data_cfg.completion_column!r} column (data.completion_column), or GSM8K-style "
-                        "answers ('worked solution\n#### N') in every row")
+                        "answers ('worked solution\\n#### N') in every row")
     require_values(dataset, (data_cfg.completion_column,), data_cfg.train_file or data_cfg.path)
     return [
         {"prompt": user_turn(prompt), "completion": assistant_turn(completion), "tools": None}

@@ -256,8 +256,8 @@ def test_lora_sft_and_grpo_on_two_processes(lora_single, tmp_path, strategy):
     summary = completed(tmp_path, "pipeline.stages=[init,sft,grpo]", "grpo.max_steps=2", "grpo.learning_rate=3e-3",
                         *LORA, f"distributed={strategy}", *TWO)
     # LoRA's B starts at 0, so A's first gradients are exactly 0 on one process and reduction-order noise (~1e-12)
-    # across ZeRO-3's shards, which Adam turns into steps of the full learning rate: the losses agree to 1e-3, the
-    # weights to a tenth of how far SFT moved them, not to float precision
+    # across the processes' gradient reduction, which Adam turns into steps of the full learning rate: the losses
+    # agree to 1e-3, the weights to a tenth of how far SFT moved them, not to float precision
     assert sft_losses(tmp_path) == pytest.approx(sft_losses(lora_single), rel=2e-3)
     moved = max_weight_difference(lora_single / "sft" / "model", lora_single / "init" / "model")
     assert max_weight_difference(tmp_path / "sft" / "model", lora_single / "sft" / "model") < 0.1 * moved
