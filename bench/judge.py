@@ -26,12 +26,11 @@ DIGIT = {"structured_outputs": {"regex": "[0-9]"}}
 
 def tiny_checkpoint(folder: Path) -> str:
     """The tiny MoE and its tokenizer, built by the init stage."""
-    from rlreason.cli import CONFIG_MODULE
     from rlreason.stages import init
     from rlreason.stages.contract import Run
-    from rlreason.validation import validate
+    from rlreason.config import compose
 
-    cfg = validate(CONFIG_MODULE, [f"run_dir={folder}", "logger=none"])
+    cfg = compose([f"run_dir={folder}", "logger=none"])
     return init.run(cfg, Run(folder)).checkpoint
 
 

@@ -42,12 +42,11 @@ def pretrained_overrides() -> list[str]:
 
 def build_checkpoint(run_dir: str, seed: int, overrides: list[str]) -> str:
     """The policy as the init stage builds it: the default tiny MoE and tokenizer, or the pretrained one."""
-    from rlreason.cli import CONFIG_MODULE
     from rlreason.stages import init
     from rlreason.stages.contract import Run
-    from rlreason.validation import validate
+    from rlreason.config import compose
 
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none", *overrides])
+    cfg = compose([f"run_dir={run_dir}", f"seed={seed}", "logger=none", *overrides])
     run = Run(run_dir)
     run.record("init", "completed", 0.0, init.run(cfg, run))
     return run.latest_checkpoint()
@@ -96,15 +95,14 @@ GRPO_ENGINES = {
 
 def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: str, overrides: list[str]) -> tuple[float, float]:
     """Mean GRPO step time (after a warm-up step) and the share of it spent generating."""
-    from rlreason.cli import CONFIG_MODULE
     from rlreason.data.mixer import grpo_dataset
     from rlreason.models.loading import load_policy, load_tokenizer
     from rlreason.rewards import build_rewards
     from rlreason.rollout.trainer import RolloutGRPOTrainer
     from rlreason.stages import grpo
-    from rlreason.validation import validate
+    from rlreason.config import compose
 
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", f"seed={seed}", "logger=none", *overrides, *GRPO_ENGINES[engine],
+    cfg = compose([f"run_dir={run_dir}", f"seed={seed}", "logger=none", *overrides, *GRPO_ENGINES[engine],
                                    f"grpo.max_steps={steps + 1}"])
     tokenizer = load_tokenizer(checkpoint)
     model = load_policy(checkpoint)
@@ -174,13 +172,11 @@ def main() -> None:
     overrides += [f"eval.max_new_tokens={options.eval_tokens}"] * bool(options.eval_tokens)
 
     import torch
-
-    from rlreason.cli import CONFIG_MODULE
     from rlreason.data.mixer import held_out_sets
     from rlreason.models.loading import load_policy, load_tokenizer
     from rlreason.rollout.engine import start_llm
     from rlreason.rollout.generation import HFGenerator, VLLMGenerator
-    from rlreason.validation import validate
+    from rlreason.config import compose
 
     torch.manual_seed(options.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,7 +184,7 @@ def main() -> None:
         tokenizer = load_tokenizer(checkpoint)
         model = load_policy(checkpoint)
         prompts = prompt_ids(tokenizer, options.prompts, options.seed)
-        cfg = validate(CONFIG_MODULE, [f"run_dir={tmp}", f"seed={options.seed}", *overrides])
+        cfg = compose([f"run_dir={tmp}", f"seed={options.seed}", *overrides])
         llm = start_llm(checkpoint, device="cpu", seed=options.seed, rollout=cfg.rollout)
         vllm_tokens_per_s(llm, prompts[:4], 1, 8)  # warm-up
         hf_runs, vllm_runs = [], []

@@ -11,6 +11,9 @@ one line naming the key and what is allowed, and exits with code 2. So does any 
 pre-flight before the first stage or wherever it shows up; ``--verbose`` (or ``HYDRA_FULL_ERROR=1``) adds
 the traceback. A stop signal exits with 128 + its number (130 for Ctrl-C, 143 for SIGTERM), after the
 running stage saved what it can (``rlreason/interrupt.py``).
+
+Nothing heavy loads before a run starts: ``--help``, ``--cfg job``, ``status``, ``rewards list`` and a config
+error answer in about a second (the pipeline, and TRL, vLLM and DeepSpeed behind it, are imported by ``_main``).
 """
 
 from __future__ import annotations
@@ -36,14 +39,9 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from rlreason.config import register_schema  # noqa: E402
-from rlreason.distributed import cluster  # noqa: E402
-from rlreason.errors import EXIT_USER_ERROR, UserError, one_line, show_tracebacks  # noqa: E402
-from rlreason.interrupt import Interrupted, hand_back  # noqa: E402
-from rlreason.stages.contract import usable_dir  # noqa: E402
-from rlreason.validation import ConfigError, validate  # noqa: E402
+from rlreason.config import CONFIG_MODULE, ConfigError, compose, register_schema  # noqa: E402
+from rlreason.errors import UserError, exit_with  # noqa: E402
 
-CONFIG_MODULE = "rlreason.conf"
 logger = logging.getLogger("rlreason")
 
 # Override keys a release used before each task owned one config section; they still work, with a warning.
@@ -58,8 +56,11 @@ RENAMED_KEYS = {
 register_schema()
 
 
-@hydra.main(version_base="1.3", config_path="pkg://rlreason.conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="config")
 def _main(cfg: DictConfig) -> None:
+    # The pipeline (TRL, vLLM, DeepSpeed behind it) loads only once a run starts: every other answer is quick.
+    from rlreason.distributed import cluster
+    from rlreason.interrupt import Interrupted, hand_back
     from rlreason.pipeline import run_pipeline
     from rlreason.report import print_summary
 
@@ -85,16 +86,8 @@ def _main(cfg: DictConfig) -> None:
             hand_back(stop)  # under submitit: SIGUSR1 requeues the job, which resumes from the checkpoint
         sys.exit(stop.exit_code if isinstance(stop, Interrupted) else 130)
     except UserError as error:
-        user_error(error)
+        exit_with(error)
     print_summary(run)
-
-
-def user_error(error: UserError, prefix: str = "rlreason: error") -> None:
-    """Print ``error`` as one line on stderr and exit 2; with ``--verbose`` re-raise it, traceback and all."""
-    if show_tracebacks():
-        raise error
-    print(f"{prefix}: {one_line(error)}", file=sys.stderr)
-    sys.exit(EXIT_USER_ERROR)
 
 
 def renamed(args: list[str]) -> list[str]:
@@ -112,8 +105,40 @@ def renamed(args: list[str]) -> list[str]:
     return fixed
 
 
+USAGE = """\
+usage: rlreason [OVERRIDES...]               run the pipeline (no overrides: pipeline=r1 on the tiny MoE)
+       rlreason eval eval.checkpoints=[A,B]  evaluate checkpoints alone, gated against the first
+       rlreason eval score suite=S data=F completions=F   score completions made elsewhere
+       rlreason status RUN_DIR               where a run stands
+       rlreason rewards list | check SPEC    the rewards, and a check of one on the configured data
+       rlreason serve-reward SPEC            serve a reward over HTTP
+
+options: --cfg job (print the resolved config)  -m (a sweep: seed=0,1,2)  --verbose (tracebacks)
+         --hydra-help (Hydra's own flags)
+overrides: key=value (grpo.learning_rate=1e-5), group=option (model=smollm2); the config groups:
+"""
+
+
+def print_help() -> None:
+    """``rlreason --help``: the commands and every config group with its options, read from the files of
+    ``conf/`` (Hydra's own help composes each group to list it, which takes seconds)."""
+    from importlib.resources import files
+
+    print(USAGE, end="")
+    conf = files(CONFIG_MODULE)
+    groups = {g.name: g for g in conf.iterdir() if g.is_dir() and g.name not in ("hydra", "__pycache__")}
+    groups["hydra/launcher"] = conf / "hydra" / "launcher"
+    for name, group in sorted(groups.items()):
+        options = sorted(f.name.removesuffix(".yaml") for f in group.iterdir() if f.name.endswith(".yaml"))
+        print(f"  {name:<15} {', '.join(options)}")
+    print("every key and its default: rlreason --cfg job; documented in conf/<group>/*.yaml and the README")
+
+
 def main() -> None:
     args = renamed(sys.argv[1:])
+    if args[:1] in (["--help"], ["-h"]):
+        print_help()
+        return
     if "--verbose" in args:  # ours, not Hydra's: tracebacks for user errors (Hydra's own switch for its errors)
         args.remove("--verbose")
         os.environ["HYDRA_FULL_ERROR"] = "1"
@@ -140,14 +165,16 @@ def main() -> None:
     # A sweep (-m seed=0,1,2) is validated by Hydra job by job; so are --help and --cfg requests.
     if not any(a.startswith("-") for a in args):
         try:
-            cfg = validate(CONFIG_MODULE, overrides)
+            cfg = compose(overrides)
         except ConfigError as error:
-            user_error(error, "rlreason: config error")
+            exit_with(error, "rlreason: config error")
         if any(a.startswith("run_dir=") for a in overrides):  # Hydra writes there before a stage could say why not
+            from rlreason.stages.contract import usable_dir
+
             try:
                 usable_dir(cfg.run_dir)
             except UserError as error:
-                user_error(error)
+                exit_with(error)
     _main()
 
 

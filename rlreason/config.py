@@ -1,30 +1,40 @@
-"""The config schema: every YAML file under ``conf/`` is merged into these dataclasses.
+"""The config: the schema every YAML file under ``conf/`` is merged into, and :func:`compose`, which builds and
+checks it for an entry point (the ``rlreason`` command, a benchmark, a test).
 
 Each section's dataclass sits next to the code it configures and is only gathered here; its field defaults
 are the values the product ships (a YAML option carries only what it changes, and
 ``tests/test_config.py`` holds both to that). Hydra merges ``conf/`` into the schema, so an unknown key or a
 value of the wrong type fails at start-up with the key's full name; fields whose values form a closed set
 are Enums, so OmegaConf lists the allowed values in its error. ``rlreason --cfg job`` prints the result.
+
+The schema's modules import torch, transformers, TRL, vLLM and DeepSpeed only inside the functions that use
+them, so composing a config (``--help``, ``--cfg job``, a mistyped override) answers in about a second
+(``tests/test_config.py`` checks that none of them is imported).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
 from hydra.core.config_store import ConfigStore
+from hydra.errors import MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from rlreason.data.mixer import DataConfig
 from rlreason.distributed.cluster import ClusterConfig
 from rlreason.distributed.config import DistributedConfig, Strategy
+from rlreason.errors import UserError, one_line
 from rlreason.models.loading import ModelConfig
 from rlreason.pipeline import PipelineConfig
 from rlreason.resume import ResumeConfig
 from rlreason.rewards import RewardConfig
 from rlreason.rollout.config import RolloutConfig
-from rlreason.stages.eval import EvalConfig
-from rlreason.stages.grpo import GRPOStageConfig
-from rlreason.stages.reward_model import RewardModelStageConfig
-from rlreason.stages.sft import SFTStageConfig
+from rlreason.stages.config import EvalConfig, GRPOStageConfig, RewardModelStageConfig, SFTStageConfig
 from rlreason.tracking import LoggerConfig
 
 
@@ -58,6 +68,60 @@ class RLReasonConfig:
                              "gathered from the shards); use distributed=zero2, or full fine-tuning under zero3")
 
 
+CONFIG_MODULE = "rlreason.conf"  # the package holding conf/ (shipped in the wheel)
+
+
 def register_schema() -> None:
     """Make the schema available to ``conf/config.yaml``'s defaults list as ``rlreason_schema``."""
     ConfigStore.instance().store(name="rlreason_schema", node=RLReasonConfig)
+
+
+class ConfigError(UserError):
+    """A config problem, phrased as ``<key or override>: <what is wrong>; <what is allowed>``."""
+
+
+def _chain(error: BaseException):
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def explain(error: BaseException) -> str:
+    """One line for a composition or validation error, naming the key and what is allowed."""
+    for cause in _chain(error):
+        if isinstance(cause, MissingConfigException):
+            missing = re.search(r"Could not find '([^']+)'", str(cause))
+            options = cause.options or []
+            if missing and "/" in missing.group(1):
+                group, choice = missing.group(1).rsplit("/", 1)
+                return f"{group}={choice}: no such option in conf/{group}/; allowed: {', '.join(sorted(options))}"
+            return one_line(cause)
+        if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+            message = str(cause).splitlines()[0]
+            unknown_key = isinstance(cause, (ConfigKeyError, ConfigAttributeError)) or "not in" in message
+            if unknown_key and dataclasses.is_dataclass(cause.object_type):
+                allowed = ", ".join(f.name for f in dataclasses.fields(cause.object_type))
+                return f"{cause.full_key}: unknown key; allowed keys here: {allowed}"
+            return f"{cause.full_key}: {message}"
+        if isinstance(cause, ValueError) and not isinstance(cause, OmegaConfBaseException) and ": " in str(cause):
+            return one_line(cause)
+    return one_line(error)
+
+
+def compose(overrides: list[str] = ()) -> DictConfig:
+    """``conf/config.yaml`` with ``overrides``, merged into the schema and built (the dataclasses'
+    ``__post_init__`` checks run): the config a run would get. Raises ``ConfigError`` with one line naming the
+    key or override that is wrong and what is allowed."""
+    register_schema()
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            cfg = hydra_compose(config_name="config", overrides=list(overrides))
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise ConfigError(f"{', '.join(missing)}: required by the chosen config options; set it as an override")
+        OmegaConf.to_object(cfg)
+    except ConfigError:
+        raise
+    except Exception as error:  # composition raises several unrelated types; all mean "bad config"
+        raise ConfigError(explain(error)) from error
+    return cfg

@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import os
+import sys
 
 EXIT_USER_ERROR = 2
 
@@ -29,3 +30,12 @@ def one_line(error: BaseException) -> str:
 def show_tracebacks() -> bool:
     """Whether user errors keep their traceback: ``--verbose`` (which sets it) or ``HYDRA_FULL_ERROR=1``."""
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def exit_with(error: BaseException, prefix: str = "rlreason: error", message: str | None = None) -> None:
+    """Print ``error`` (or ``message``, a better phrasing of it) as one line on stderr and exit with code 2; with
+    ``--verbose`` re-raise it, traceback and all. The one way every ``rlreason`` command reports a user error."""
+    if show_tracebacks():
+        raise error
+    print(f"{prefix}: {message or one_line(error)}", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)

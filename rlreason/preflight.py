@@ -27,8 +27,6 @@ import logging
 import time
 from pathlib import Path
 
-import requests
-
 from rlreason.distributed.config import TRAINING_STAGES, check_processes
 from rlreason.errors import MissingInput, UserError, one_line
 from rlreason.runtime import resolve_device
@@ -125,6 +123,8 @@ def _check_rewards(cfg, rows: list[dict], stages: list[str]) -> None:
 
 
 def _reachable(url: str, key: str, path: str = "") -> None:
+    import requests
+
     try:
         requests.get(f"{url.rstrip('/')}{path}", timeout=5)
     except requests.ConnectionError as error:

@@ -1,17 +1,20 @@
-"""Device, precision and seeding: the facts every trainer is configured from."""
+"""Device, precision and seeding: the facts every trainer is configured from.
+
+torch and transformers are imported by the functions that need them: the pipeline module imports this one, and
+the config schema imports the pipeline's config (``rlreason/config.py``).
+"""
 
 from __future__ import annotations
 
 import os
-
-import torch
-from transformers import set_seed
 
 from rlreason.errors import UserError
 
 
 def resolve_device(device: str) -> str:
     """``auto`` is ``cuda`` when a GPU is visible, else ``cpu``."""
+    import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -22,6 +25,8 @@ def resolve_device(device: str) -> str:
 def precision_args(device: str) -> dict:
     """TRL's configs default to ``bf16=None``, which fails on CPU: decide precision from the device."""
     if device == "cuda":
+        import torch
+
         return {"bf16": torch.cuda.is_bf16_supported(), "fp16": False, "use_cpu": False}
     return {"bf16": False, "fp16": False, "use_cpu": True}
 
@@ -29,6 +34,8 @@ def precision_args(device: str) -> dict:
 def peak_memory_mib(device: str) -> float:
     """This process's peak memory so far: allocated GPU memory on CUDA, resident memory (RSS) on CPU."""
     if device == "cuda":
+        import torch
+
         return torch.cuda.max_memory_allocated() / 2**20
     import resource
 
@@ -43,6 +50,8 @@ def seconds_per_step(train_output, resumed_from: str | None) -> float | None:
 
 
 def seed_everything(seed: int) -> None:
+    from transformers import set_seed
+
     set_seed(seed, deterministic=False)
 
 
@@ -59,6 +68,8 @@ def environment() -> dict:
     """The machine and library versions a run used, recorded per attempt in ``summary.json``."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
+
+    import torch
 
     packages = {}
     for name in RECORDED_PACKAGES:

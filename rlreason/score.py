@@ -20,10 +20,10 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from rlreason.errors import EXIT_USER_ERROR, UserError, show_tracebacks
+from rlreason.config import ConfigError, explain
+from rlreason.errors import UserError, exit_with
 from rlreason.tasks import TASKS
 from rlreason.tasks.common import read_jsonl
-from rlreason.validation import ConfigError, explain
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,5 @@ def main(args: list[str]) -> None:
             raise ConfigError(f"{', '.join(missing)}: required; e.g. rlreason eval score suite=reasoning data=FILE completions=FILE")
         metrics = score(OmegaConf.to_object(cfg))
     except (ConfigError, ValueError, FileNotFoundError) as error:  # OmegaConf's errors are ValueErrors
-        if show_tracebacks():
-            raise
-        print(f"rlreason: eval score: {explain(error)}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        exit_with(error, "rlreason: eval score", explain(error))
     print(json.dumps(metrics))

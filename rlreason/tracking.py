@@ -8,13 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import matplotlib
 from omegaconf import OmegaConf
 
 from rlreason.distributed.config import is_main_process
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 @dataclass
@@ -71,12 +67,23 @@ def stage_run(cfg, run, stage: str):
         wandb_run.finish()
 
 
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display here), imported when a plot is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_training_curves(log_history: list[dict], path: Path, keys: list[str], title: str) -> Path | None:
     """Line plot of the given logged metrics over training steps (reward curves, losses)."""
     series = {k: [(h["step"], h[k]) for h in log_history if k in h and "step" in h] for k in keys}
     series = {k: v for k, v in series.items() if v}
     if not series:
         return None
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for key, points in series.items():
         ax.plot(*zip(*points), label=key)
@@ -93,6 +100,7 @@ def plot_accuracy(accuracies: dict[str, dict[str, float]], path: Path) -> Path:
     """Grouped bars: each checkpoint's held-out accuracy under each decoding."""
     labels = list(accuracies)
     metrics = sorted({m for values in accuracies.values() for m in values})
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.8 / max(len(metrics), 1)
     for i, metric in enumerate(metrics):

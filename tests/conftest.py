@@ -12,13 +12,12 @@ import pytest  # noqa: E402  (after the environment above, which must be set bef
 @pytest.fixture(scope="session")
 def initialized_run():
     """``initialized_run(run_dir, overrides) -> (cfg, run)``: a run whose init stage (tiny MoE) is done."""
-    from rlreason.cli import CONFIG_MODULE
     from rlreason.stages import init
     from rlreason.stages.contract import Run
-    from rlreason.validation import validate
+    from rlreason.config import compose
 
     def make(run_dir, overrides):
-        cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", *overrides])
+        cfg = compose([f"run_dir={run_dir}", *overrides])
         run = Run(run_dir)
         run.record("init", "completed", 0.0, init.run(cfg, run))
         return cfg, run

@@ -2,8 +2,8 @@
 
 import pytest
 
-from rlreason.cli import CONFIG_MODULE, renamed
-from rlreason.validation import validate
+from rlreason.cli import renamed
+from rlreason.config import compose
 
 
 def test_old_keys_are_rewritten_to_their_new_names(capsys):
@@ -12,7 +12,7 @@ def test_old_keys_are_rewritten_to_their_new_names(capsys):
                     "+data.reasoning.test_size=5", "seed=1"]
     warnings = capsys.readouterr().err.strip().splitlines()
     assert len(warnings) == 4 and warnings[0] == "rlreason: data.arithmetic.shortcut_rate is now data.reasoning.shortcut_rate; the old name will go away"
-    cfg = validate(CONFIG_MODULE, args[:3])
+    cfg = compose(args[:3])
     assert cfg.data.reasoning.shortcut_rate == 0 and cfg.eval.tool_calling.limit == 3
 
 
@@ -69,3 +69,43 @@ def test_verbose_raises_the_user_error_with_its_traceback(tmp_path, monkeypatch)
 
     with pytest.raises(MissingInput, match="data.train_file="):
         main()
+
+
+# What a command that does not train must not import: each costs seconds (torch alone ~1.5 s on 2 cores).
+HEAVY = ("torch", "transformers", "trl", "vllm", "deepspeed", "datasets", "peft", "accelerate", "wandb", "math_verify", "matplotlib")
+COMMANDS = {
+    "bad override": (["grpo.lr=1"], 2, "rlreason: config error: grpo.lr: unknown key"),
+    "config error": (["grpo.num_generations=1"], 2, "rlreason: config error: grpo.num_generations: got 1"),
+    "--cfg job": (["--cfg", "job", "seed=3"], 0, "seed: 3"),
+    "--help": (["--help"], 0, "model           deepseek_v2_lite, olmoe_1b_7b, pretrained"),
+    "status": (["status", "RUN"], 2, "no summary.json"),
+}
+PROBE = """
+import json, sys
+from rlreason.cli import main
+args, heavy = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+sys.argv = ["rlreason", *args]
+try:
+    main()
+    code = 0
+except SystemExit as stop:
+    code = stop.code or 0
+print(json.dumps({"code": code, "heavy": [name for name in heavy if name in sys.modules]}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("case", sorted(COMMANDS))
+def test_commands_that_do_not_train_import_no_training_library(case, tmp_path):
+    """``--help``, ``--cfg job``, ``status``, a mistyped override and a config error answer without importing
+    torch, TRL, vLLM or DeepSpeed (the stage that runs imports them), so they answer in about a second."""
+    import json
+    import subprocess
+    import sys
+
+    args, code, message = COMMANDS[case]
+    args = [str(tmp_path) if a == "RUN" else a for a in args]
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)], capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] == code, done.stderr[-2000:]
+    assert message in done.stdout + done.stderr
+    assert report["heavy"] == []

@@ -6,10 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 from omegaconf import OmegaConf
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.config import RLReasonConfig
-from rlreason.validation import validate
+from rlreason.config import compose
 
 CONF = Path(__file__).parents[1] / "conf"
 # Hydra's own launcher configs, not rlreason's schema
@@ -21,7 +19,7 @@ def _options():
 
 
 def test_the_default_config_is_the_dataclass_defaults():
-    composed = OmegaConf.to_container(validate(CONFIG_MODULE, []), resolve=False)
+    composed = OmegaConf.to_container(compose([]), resolve=False)
     defaults = OmegaConf.to_container(OmegaConf.structured(RLReasonConfig), resolve=False)
     assert composed == defaults
 
@@ -61,13 +59,13 @@ def test_every_option_composes():
         override = f"{group}={option.stem}"
         if group == "model" and option.stem != "tiny_moe":  # every checkpoint recipe needs the checkpoint
             extra[override] = ["model.path=x"]
-        validate(CONFIG_MODULE, [override, *extra.get(override, [])])
+        compose([override, *extra.get(override, [])])
 
 
 @pytest.mark.parametrize("preset", ["qwen3_30b_a3b", "olmoe_1b_7b", "deepseek_v2_lite", "smollm2"])
 def test_a_checkpoint_preset_is_the_pretrained_recipe_plus_its_own_changes(preset):
-    pretrained = validate(CONFIG_MODULE, ["model=pretrained", "model.path=x"])
-    cfg = validate(CONFIG_MODULE, [f"model={preset}", "model.path=x"])
+    pretrained = compose(["model=pretrained", "model.path=x"])
+    cfg = compose([f"model={preset}", "model.path=x"])
     assert cfg.model.source.value == "pretrained" and cfg.model.model_type
     own = yaml.safe_load((CONF / "model" / f"{preset}.yaml").read_text())
     for key, value in _leaves(own):
@@ -88,7 +86,7 @@ def test_an_algo_preset_reaches_trls_config(algo, expected):
 
     from rlreason.stages.grpo import grpo_config
 
-    cfg = validate(CONFIG_MODULE, [f"algo={algo}"])
+    cfg = compose([f"algo={algo}"])
     model = AutoModelForCausalLM.from_config(Qwen3MoeConfig(vocab_size=64, hidden_size=32, intermediate_size=32,
                                                             num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2))
     args = grpo_config(cfg, "out", [1.0], "cpu", model.config)

@@ -4,7 +4,8 @@ import signal
 import pytest
 from transformers import TrainerControl
 
-from rlreason.interrupt import STOP_SIGNALS, Interrupted, SaveOnInterrupt, stop_on_signals
+from rlreason.interrupt import STOP_SIGNALS, Interrupted, stop_on_signals
+from rlreason.stages.training import SaveOnInterrupt
 
 
 @pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)

@@ -4,11 +4,9 @@ import json
 import socket
 
 import pytest
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.errors import UserError
 from rlreason.preflight import check_context, check_inputs
-from rlreason.validation import validate
+from rlreason.config import compose
 
 ALL = ["init", "sft", "grpo", "eval"]
 ROWS = [
@@ -26,7 +24,7 @@ def _jsonl(path, rows):
 
 
 def _check(*overrides, stages=ALL):
-    check_inputs(validate(CONFIG_MODULE, [*SMALL, *overrides]), stages)
+    check_inputs(compose([*SMALL, *overrides]), stages)
 
 
 def _closed_port() -> int:
@@ -111,20 +109,20 @@ def tiny_checkpoint(tmp_path_factory):
     from rlreason.stages.contract import Run
 
     run_dir = tmp_path_factory.mktemp("init")
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", "model.tiny_moe.tokenizer_corpus_size=100"])
+    cfg = compose([f"run_dir={run_dir}", "model.tiny_moe.tokenizer_corpus_size=100"])
     return init.run(cfg, Run(run_dir)).checkpoint
 
 
 def test_prompts_longer_than_the_context_fail_or_are_dropped_when_allowed(tmp_path, tiny_checkpoint, caplog):
     long = {"prompt": "What is " + " + ".join(["1"] * 400) + "?", "answer": 400, "completion": "x"}
     data = _user_data(_jsonl(tmp_path / "long.jsonl", [ROWS[0], long, ROWS[1]]))
-    cfg = validate(CONFIG_MODULE, [*data, "rollout.max_model_length=512"])
+    cfg = compose([*data, "rollout.max_model_length=512"])
     with pytest.raises(UserError, match=r"data: 1 of 3 GRPO prompts are longer than 464 tokens .* the first, row 2, has \d+"):
         check_context(cfg, tiny_checkpoint, ALL)
-    check_context(validate(CONFIG_MODULE, [*data, "data.drop_long_prompts=true"]), tiny_checkpoint, ALL)
+    check_context(compose([*data, "data.drop_long_prompts=true"]), tiny_checkpoint, ALL)
     assert "1 of 3 GRPO prompts exceed 464 tokens; GRPO drops them" in caplog.text
     with pytest.raises(UserError, match="grpo.max_completion_length=600: leaves no room for a prompt"):
-        check_context(validate(CONFIG_MODULE, [*data, "grpo.max_completion_length=600"]), tiny_checkpoint, ALL)
+        check_context(compose([*data, "grpo.max_completion_length=600"]), tiny_checkpoint, ALL)
 
 
 @pytest.mark.parametrize("override, message", [
@@ -135,7 +133,7 @@ def test_prompts_longer_than_the_context_fail_or_are_dropped_when_allowed(tmp_pa
     ("sft.batch_size=0", "sft.batch_size: got 0; must be >= 1"),
 ])
 def test_training_numbers_are_checked_when_the_config_is_composed(override, message):
-    from rlreason.validation import ConfigError
+    from rlreason.config import ConfigError
 
     with pytest.raises(ConfigError, match=message):
-        validate(CONFIG_MODULE, [override])
+        compose([override])

@@ -4,21 +4,19 @@ import importlib
 import time
 
 import pytest
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.errors import UserError
 from rlreason.pipeline import _inputs
 from rlreason.resume import digest, plan, stage_config
 from rlreason.stages import STAGES
 from rlreason.stages.contract import Run, StageResult
-from rlreason.validation import validate
+from rlreason.config import compose
 
 STAGE_NAMES = ["init", "sft", "grpo", "eval"]
 MODULES = {name: importlib.import_module(STAGES[name]) for name in STAGE_NAMES}
 
 
 def config(run_dir, *overrides):
-    return validate(CONFIG_MODULE, [f"run_dir={run_dir}", "logger=none", *overrides])
+    return compose([f"run_dir={run_dir}", "logger=none", *overrides])
 
 
 def ran(run_dir, *overrides, stop_at=None, status="interrupted"):

@@ -4,13 +4,11 @@ import subprocess
 import sys
 
 import pytest
-
-from rlreason.cli import CONFIG_MODULE
-from rlreason.validation import ConfigError, validate
+from rlreason.config import ConfigError, compose
 
 
 def test_defaults_compose_into_the_default_pipeline():
-    cfg = validate(CONFIG_MODULE, [])
+    cfg = compose([])
     assert list(cfg.pipeline.stages) == ["init", "sft", "grpo", "eval"]
     assert cfg.model.path is None and cfg.model.tiny_moe.num_experts == 8 and cfg.logger.mode == "offline"
     assert [r.fn for r in cfg.reward.functions] == ["accuracy", "format"]
@@ -19,14 +17,14 @@ def test_defaults_compose_into_the_default_pipeline():
 
 
 def test_the_all_scenario_pipeline_rewards_and_samples_every_skill():
-    cfg = validate(CONFIG_MODULE, ["pipeline=r1_all_scenario"])
+    cfg = compose(["pipeline=r1_all_scenario"])
     assert cfg.pipeline.name == "r1_all_scenario"
     assert [r.fn for r in cfg.reward.functions] == ["accuracy", "format", "tool_calling", "safety"]
     assert cfg.data.tool_calling.grpo_size > 0 and cfg.data.safety.grpo_size > 0
 
 
 def test_the_full_pipeline_repeats_sft_and_grpo_around_a_rollout_stage():
-    cfg = validate(CONFIG_MODULE, ["pipeline=r1_full", "rollout=vllm_server"])
+    cfg = compose(["pipeline=r1_full", "rollout=vllm_server"])
     assert list(cfg.pipeline.stages) == ["init", "sft", "grpo", "rollout", "sft", "grpo", "eval"]
     assert cfg.rollout.mode.value == "server" and cfg.rollout.server.host == "127.0.0.1"
 
@@ -49,7 +47,7 @@ def test_the_full_pipeline_repeats_sft_and_grpo_around_a_rollout_stage():
 )
 def test_bad_overrides_are_explained_in_one_line(override, expected):
     with pytest.raises(ConfigError) as error:
-        validate(CONFIG_MODULE, [override])
+        compose([override])
     assert expected in str(error.value)
     assert "\n" not in str(error.value)
 
@@ -69,4 +67,4 @@ def test_the_command_exits_2_with_one_line_on_stderr():
 )
 def test_options_that_need_a_value_say_which(overrides, key):
     with pytest.raises(ConfigError, match=f"^{key}: required"):
-        validate(CONFIG_MODULE, overrides)
+        compose(overrides)

@@ -20,9 +20,8 @@ import logging
 import random
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 
 from rlreason.errors import UserError
@@ -33,6 +32,9 @@ from rlreason.tasks.common import load_file
 from rlreason.tasks.reasoning import ReasoningConfig
 from rlreason.tasks.safety import SafetyConfig
 from rlreason.tasks.tool_calling import ToolCallingConfig
+
+if TYPE_CHECKING:  # datasets loads when rows are built, not with the config schema (DataConfig)
+    from datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ def as_dataclass(cfg) -> DataConfig:
 
 def _mixed(rows: list[dict], primary: int, seed: int) -> Dataset:
     """Rows as a dataset, shuffled (seeded) when other tasks were appended to the ``primary`` ones."""
+    from datasets import Dataset
+
     if len(rows) > primary:
         random.Random(f"{seed}-mix").shuffle(rows)
     return Dataset.from_list(rows)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-import torch
-import transformers
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+if TYPE_CHECKING:  # torch and transformers load when a model is built, not with the config schema
+    from transformers import PreTrainedTokenizerBase
 
 
 class TinyMoEFamily(str, Enum):
@@ -67,6 +67,9 @@ def _family_config(cfg: TinyMoEConfig) -> tuple[str, dict]:
 def build_tiny_moe(cfg: TinyMoEConfig, tokenizer: PreTrainedTokenizerBase, seed: int):
     """A freshly initialised tiny MoE of ``cfg.family`` whose vocabulary matches ``tokenizer``, reproducible
     from ``seed``."""
+    import torch
+    import transformers
+
     class_name, family_args = _family_config(cfg)
     config = getattr(transformers, class_name)(**{
         "vocab_size": len(tokenizer),
@@ -88,7 +91,7 @@ def build_tiny_moe(cfg: TinyMoEConfig, tokenizer: PreTrainedTokenizerBase, seed:
         **family_args,
     })
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
+    model = transformers.AutoModelForCausalLM.from_config(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import AddedToken as RawAddedToken
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AddedToken, PreTrainedTokenizerFast
-from transformers.utils.chat_template_utils import render_jinja_template
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # tokenizers and transformers load when a tokenizer is trained, not with the config schema
+    from transformers import PreTrainedTokenizerFast
 
 REASONING_TAGS = ("<think>", "</think>", "<answer>", "</answer>", "<tool_call>", "</tool_call>")
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
@@ -47,12 +47,18 @@ CHAT_TEMPLATE = (
 
 def render(messages: list[dict], tools: list[dict] | None = None) -> str:
     """A conversation as the chat template renders it, without a tokenizer (for the tokenizer's own corpus)."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
     rendered, _ = render_jinja_template(conversations=[messages], tools=tools, chat_template=CHAT_TEMPLATE)
     return rendered[0]
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE (digits split one by one, as Qwen does) and wrap it for transformers."""
+    from tokenizers import AddedToken as RawAddedToken
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AddedToken, PreTrainedTokenizerFast
+
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]

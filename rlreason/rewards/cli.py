@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from rlreason.errors import EXIT_USER_ERROR, UserError, one_line, show_tracebacks
+from rlreason.errors import UserError, exit_with
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +66,12 @@ def sample_rows(cfg, per_task: int) -> list[dict]:
 
 def check(spec: str, kwargs: dict, per_task: int, overrides: list[str], timeout_s: float | None) -> dict:
     """Build and call the reward of ``spec`` on sample rows; print a table; returns the figures."""
-    from rlreason.cli import CONFIG_MODULE
+    from rlreason.config import compose
     from rlreason.preflight import sample_call
     from rlreason.rewards.guard import call
     from rlreason.rewards.registry import RewardSpec, build_reward
-    from rlreason.validation import validate
 
-    cfg = validate(CONFIG_MODULE, overrides)
+    cfg = compose(overrides)
     rows = sample_rows(cfg, per_task)
     if not rows:
         raise UserError("rewards check: the configured data has no GRPO rows; set data.<task>.grpo_size")
@@ -92,13 +91,6 @@ def check(spec: str, kwargs: dict, per_task: int, overrides: list[str], timeout_
     return figures
 
 
-def _fail(error: Exception, prefix: str) -> None:
-    if show_tracebacks():
-        raise error
-    print(f"{prefix}: {one_line(error)}", file=sys.stderr)
-    sys.exit(EXIT_USER_ERROR)
-
-
 def _kwargs(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -112,7 +104,7 @@ def _kwargs(text: str) -> dict:
 def rewards_main(argv: list[str]) -> None:
     """``rlreason rewards list|check``."""
     from rlreason.rewards.guard import RewardError
-    from rlreason.validation import ConfigError
+    from rlreason.config import ConfigError
 
     parser = argparse.ArgumentParser(prog="rlreason rewards", description="List rewards, or try one on the configured data.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -133,9 +125,9 @@ def rewards_main(argv: list[str]) -> None:
     try:
         check(args.spec, _kwargs(args.kwargs), args.rows, overrides, args.timeout)
     except ConfigError as error:
-        _fail(error, "rlreason: config error")
+        exit_with(error, "rlreason: config error")
     except (RewardError, UserError) as error:
-        _fail(error, "rlreason: reward check failed")
+        exit_with(error, "rlreason: reward check failed")
 
 
 def serve_main(argv: list[str]) -> None:
@@ -156,9 +148,9 @@ def serve_main(argv: list[str]) -> None:
         reward = build_reward(RewardSpec(fn=spec, kwargs=_kwargs(args.kwargs)), "raise", f"reward {spec!r}")
         server = make_server(reward.fn, args.host, args.port)
     except (RewardError, UserError) as error:
-        _fail(error, "rlreason: serve-reward")
+        exit_with(error, "rlreason: serve-reward")
     except OSError as error:
-        _fail(UserError(f"--host {args.host} --port {args.port}: cannot listen there ({error.strerror})"), "rlreason: serve-reward")
+        exit_with(UserError(f"--host {args.host} --port {args.port}: cannot listen there ({error.strerror})"), "rlreason: serve-reward")
     print(f"serving reward {reward.name!r} on http://{args.host}:{server.server_port}/get_reward", flush=True)
     try:
         server.serve_forever()

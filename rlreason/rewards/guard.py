@@ -21,8 +21,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from trl.trainer.utils import is_async_callable
-
 from rlreason.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -148,6 +146,8 @@ class AsyncGuardedReward(GuardedReward):
 
 def guard(name: str, fn: Callable, on_error: str = "raise", timeout_s: float | None = None) -> GuardedReward:
     """The checked form of ``fn``: async when ``fn`` is."""
+    from trl.trainer.utils import is_async_callable
+
     kind = AsyncGuardedReward if is_async_callable(fn) else GuardedReward  # TRL's own test, which its trainer uses
     return kind(name, fn, on_error, timeout_s)
 

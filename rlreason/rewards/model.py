@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-
 from rlreason.data.mixer import row_tools
 from rlreason.distributed.config import whole_weights
 from rlreason.models.chat import render_prompt
@@ -40,6 +38,7 @@ class RewardModel:
 
     def __init__(self, path: str, batch_size: int = 32, tasks: list[str] | None = None, device: str = "auto",
                  max_length: int | None = None):
+        import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         folder = Path(path)
@@ -63,15 +62,17 @@ class RewardModel:
         tools = tools or [None] * len(prompts)
         return [reward_text(self.tokenizer, p, c, row_tools({"tools": t})) for p, c, t in zip(prompts, completions, tools)]
 
-    @torch.inference_mode()
     def score_texts(self, texts: list[str]) -> list[float]:
         """The model's score of each text, in batches of ``batch_size`` (padded on the right, as TRL does)."""
+        import torch
+
         scores = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(texts[start:start + self.batch_size], return_tensors="pt", padding=True,
-                                   padding_side="right", truncation=self.max_length is not None, max_length=self.max_length)
-            logits = self.model(**batch.to(self.device)).logits[:, 0]
-            scores += logits.float().cpu().tolist()
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                batch = self.tokenizer(texts[start:start + self.batch_size], return_tensors="pt", padding=True,
+                                       padding_side="right", truncation=self.max_length is not None, max_length=self.max_length)
+                logits = self.model(**batch.to(self.device)).logits[:, 0]
+                scores += logits.float().cpu().tolist()
         return scores
 
     def __call__(self, prompts, completions, task=None, tools=None, **kwargs) -> list[float | None]:

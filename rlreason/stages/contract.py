@@ -220,6 +220,16 @@ class Run:
         os.replace(tmp, self.summary_path)
 
 
+def partial_dir(final: Path, clear: bool = True) -> Path:
+    """The ``<name>.partial`` sibling to write ``final`` into before :func:`publish`, emptied of whatever a save
+    cut short left there (``clear``: the process that writes the files), so another model's files never end
+    up in this one."""
+    partial = final.with_name(f"{final.name}.partial")
+    if clear:
+        shutil.rmtree(partial, ignore_errors=True)
+    return partial
+
+
 def publish(partial: Path, final: Path) -> Path:
     """Put a folder written whole under ``partial`` (``<name>.partial``) in place of ``final`` and return it: the
     rename is atomic on one file system, so a save cut short (``kill -9``, a lost node) never leaves a ``model/``

@@ -22,20 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Optional
-
-from omegaconf import II
 
 from rlreason import tracking
 from rlreason.data.mixer import held_out_sets
 from rlreason.errors import MissingInput, UserError
 from rlreason.evals import retention
-from rlreason.evals.gates import Gate, GatesConfig, evaluate_gate, markdown_report
-from rlreason.evals.judge import JudgeConfig
-from rlreason.evals.retention import RetentionConfig
-from rlreason.rollout.config import RolloutEngine
+from rlreason.evals.gates import evaluate_gate, markdown_report
 from rlreason.rollout.generation import build_generator
 from rlreason.runtime import resolve_device, seed_everything
 from rlreason.stages.contract import StageResult, stage_name
@@ -44,55 +38,6 @@ from rlreason.tasks.common import limited
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
 CONFIG_KEYS = ("seed", "data", "eval")
-
-
-@dataclass
-class SuiteFiles:
-    """``eval.<task>``: a public-format file to evaluate the task on instead of its held-out split of ``data``
-    (the formats each task reads are listed in its module, ``rlreason/tasks/<task>.py``)."""
-
-    data: Optional[str] = None
-    answers: Optional[str] = None  # BFCL's possible-answer file, for tool calling
-    limit: int = 0  # the first N examples; 0: all
-
-
-@dataclass
-class SafetySuite(SuiteFiles):
-    """``eval.safety``: files as above, and who decides what counts as a refusal."""
-
-    judge: JudgeConfig = field(default_factory=JudgeConfig)
-
-
-def _task_gates() -> GatesConfig:
-    return GatesConfig(thresholds=[
-        *(Gate(task, metric, max_drop, higher_is_better) for task, t in TASKS.items() for metric, max_drop, higher_is_better in t.gates),
-        Gate(retention.SUITE, "nll", max_drop=0.1, higher_is_better=False),  # nats per token; when eval.retention runs
-    ])
-
-
-@dataclass
-class EvalConfig:
-    """``conf/eval/``: evals of every checkpoint the pipeline produced, gated against a baseline."""
-
-    # What generates the completions (rlreason/rollout/generation.py): by default the rollout engine.
-    engine: RolloutEngine = II("rollout.engine")
-    batch_size: int = 300  # hf only; vLLM schedules its own batches
-    max_new_tokens: int = 96  # parallel tool calls need ~60 tokens
-    num_samples: int = 4  # sampled completions per reasoning problem for pass@1; 0 evaluates greedy only
-    temperature: float = 1.0
-    # One section per task of rlreason.tasks.
-    reasoning: SuiteFiles = field(default_factory=SuiteFiles)
-    tool_calling: SuiteFiles = field(default_factory=SuiteFiles)
-    safety: SafetySuite = field(default_factory=SafetySuite)
-    # What a pretrained checkpoint knew, kept through fine-tuning: NLL on reference texts (rlreason/evals/retention.py)
-    retention: RetentionConfig = field(default_factory=RetentionConfig)
-    # Checkpoints to evaluate instead of the run's (HF folders; `rlreason eval eval.checkpoints=[a,b]`),
-    # labelled by folder name (a run's `<stage>/model` by its stage); the first is the baseline.
-    checkpoints: list[str] = field(default_factory=list)
-    # The checkpoint every other one is compared with; None: the one before the first RL stage.
-    baseline: Optional[str] = None
-    fail_on_regression: bool = False  # true: a failed gate makes the run exit non-zero
-    gates: GatesConfig = field(default_factory=_task_gates)
 
 
 RL_STAGES = ("grpo",)

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 from transformers import AutoConfig
 from trl import GRPOConfig
@@ -37,7 +34,6 @@ from rlreason import tracking
 from rlreason.data.mixer import grpo_dataset, without_long_prompts
 from rlreason.distributed import cluster
 from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
-from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
 from rlreason.models.routing import ExpertLoad, freeze_routers, has_trl_load_balancing
 from rlreason.preflight import context_limit
@@ -50,72 +46,12 @@ from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
-from rlreason.stages.training import last_complete_checkpoint, parameter_metrics, save_trained
+from rlreason.stages.training import SaveOnInterrupt, last_complete_checkpoint, parameter_metrics, save_trained
 
 logger = logging.getLogger(__name__)
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
 CONFIG_KEYS = ("seed", "data", "model.lora", "grpo", "reward", "rollout")
-
-
-class LossType(str, Enum):
-    """TRL's GRPO loss aggregations (``GRPOConfig.loss_type``)."""
-
-    grpo = "grpo"
-    dr_grpo = "dr_grpo"
-    dapo = "dapo"
-    bnpo = "bnpo"
-    cispo = "cispo"
-    sapo = "sapo"
-    luspo = "luspo"
-    vespo = "vespo"
-
-
-class ImportanceSamplingLevel(str, Enum):
-    """``token`` is GRPO's ratio; ``sequence`` is GSPO's."""
-
-    token = "token"
-    sequence = "sequence"
-
-
-@dataclass
-class GRPOStageConfig:
-    """``conf/grpo/``: GRPO-family RL with TRL's GRPOTrainer. Names follow ``trl.GRPOConfig``."""
-
-    max_steps: int = 200
-    learning_rate: float = 3e-5
-    lr_scheduler_type: str = "constant_with_warmup"
-    warmup_steps: int = 10
-    prompts_per_step: int = 8  # completions per step = prompts_per_step * num_generations
-    num_generations: int = 8
-    max_completion_length: int = 48
-    temperature: float = 1.0
-    beta: float = 0.0  # KL to the reference policy; 0 skips loading a reference model
-    epsilon: float = 0.2
-    epsilon_high: Optional[float] = None  # e.g. 0.28 for DAPO's clip-higher
-    loss_type: LossType = LossType.dapo
-    importance_sampling_level: ImportanceSamplingLevel = ImportanceSamplingLevel.token  # sequence = GSPO
-    scale_rewards: str = "group"
-    num_iterations: int = 1
-    router_aux_loss_coef: float = 0.001  # MoE load-balancing loss weight; 0 disables it
-    freeze_router: bool = False  # MoE: train the experts and the rest, keep every router as it is
-    mask_truncated_completions: bool = False  # leave completions cut at max_completion_length out of the loss (DAPO)
-    logging_steps: int = 10
-    save_steps: int = 25
-    save_total_limit: int = 2
-
-    def __post_init__(self) -> None:
-        at_least = {"max_steps": 1, "prompts_per_step": 1, "num_generations": 2, "max_completion_length": 1,
-                    "num_iterations": 1, "logging_steps": 1, "save_steps": 1, "warmup_steps": 0}
-        for key, low in at_least.items():
-            if getattr(self, key) < low:
-                why = " (GRPO compares each prompt's completions with each other)" if key == "num_generations" else ""
-                raise ValueError(f"grpo.{key}: got {getattr(self, key)}; must be >= {low}{why}")
-        for key in ("learning_rate", "beta", "epsilon", "temperature"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"grpo.{key}: got {getattr(self, key)}; must be >= 0")
-        if self.temperature == 0:
-            raise ValueError("grpo.temperature: got 0; GRPO samples completions, so it must be > 0")
 
 
 def importance_sampling_correction(cfg, device: str) -> bool:

@@ -18,7 +18,7 @@ from rlreason.models.loading import dequantize_gguf, is_moe, load_policy, load_t
 from rlreason.models.tiny_moe import build_tiny_moe
 from rlreason.models.tokenizer import train_tokenizer
 from rlreason.runtime import seed_everything
-from rlreason.stages.contract import StageResult, publish
+from rlreason.stages.contract import StageResult, partial_dir, publish
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
 CONFIG_KEYS = ("seed", "model.source", "model.path", "model.gguf_file", "model.model_type", "model.tiny_moe",
@@ -34,7 +34,7 @@ def run(cfg, run) -> StageResult:
         if cfg.model.gguf_file:
             if not (path / cfg.model.gguf_file).is_file():
                 raise MissingInput(f"model.gguf_file={cfg.model.gguf_file}: not in {path}")
-            partial = run.stage_dir("init") / "model.partial"
+            partial = partial_dir(run.stage_dir("init") / "model")
             dequantize_gguf(cfg.model.path, cfg.model.gguf_file, partial)
             path = publish(partial, run.stage_dir("init") / "model")
         load_tokenizer(str(path))
@@ -46,7 +46,7 @@ def run(cfg, run) -> StageResult:
     corpus = tokenizer_corpus(cfg.data, tiny.tokenizer_corpus_size, cfg.seed)
     tokenizer = train_tokenizer(corpus, vocab_size=tiny.tokenizer_vocab_size)
     model = build_tiny_moe(tiny, tokenizer, cfg.seed)
-    partial = run.stage_dir("init") / "model.partial"
+    partial = partial_dir(run.stage_dir("init") / "model")
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     out = publish(partial, run.stage_dir("init") / "model")

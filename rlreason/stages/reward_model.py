@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Optional
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 from trl import RewardConfig, RewardTrainer
@@ -31,48 +29,17 @@ from trl import RewardConfig, RewardTrainer
 from rlreason import tracking
 from rlreason.data.preferences import file_pairs, rendered, task_pairs
 from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
-from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import ResumeConvertedWeights, load_tokenizer
 from rlreason.rewards.model import RewardModel
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
-from rlreason.stages.training import last_complete_checkpoint, parameter_metrics, save_trained
+from rlreason.stages.training import SaveOnInterrupt, last_complete_checkpoint, parameter_metrics, save_trained
 
 logger = logging.getLogger(__name__)
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
 CONFIG_KEYS = ("seed", "data", "model.lora", "reward_model")
-
-
-@dataclass
-class RewardModelStageConfig:
-    """``conf/reward_model/``: a reward model trained with TRL's RewardTrainer (names follow ``trl.RewardConfig``)."""
-
-    backbone: Optional[str] = None  # a checkpoint folder sharing the policy's tokenizer; None: the latest policy
-    train_file: Optional[str] = None  # prompt / chosen / rejected (/ tools) rows; None: pairs built from the tasks
-    test_file: Optional[str] = None  # held-out pairs; None: from the tasks' test splits (or the train file's tail)
-    pairs_per_task: int = 400  # training pairs built from each task
-    test_pairs_per_task: int = 100  # held-out pairs built from each task (fewer when its test split is smaller)
-    num_train_epochs: float = 3.0
-    batch_size: int = 16
-    learning_rate: float = 5e-4  # on the tiny MoE's SFT backbone: held-out 0.715 (1e-4 for 2 epochs: 0.611)
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: int = 10
-    max_length: int = 512
-    center_rewards_coefficient: Optional[float] = 0.01  # keeps scores near 0, so they mix with 0/1 rule rewards
-    logging_steps: int = 10
-    save_steps: int = 0  # 0: a checkpoint only when a stop signal arrives
-    save_total_limit: int = 1
-
-    def __post_init__(self) -> None:
-        at_least = {"pairs_per_task": 1, "test_pairs_per_task": 1, "batch_size": 1, "max_length": 2, "logging_steps": 1,
-                    "save_steps": 0, "warmup_steps": 0}
-        for key, low in at_least.items():
-            if getattr(self, key) < low:
-                raise ValueError(f"reward_model.{key}: got {getattr(self, key)}; must be >= {low}")
-        if self.num_train_epochs <= 0 or self.learning_rate < 0:
-            raise ValueError("reward_model.num_train_epochs must be > 0 and reward_model.learning_rate >= 0")
 
 
 class RewardStageTrainer(ResumeConvertedWeights, RewardTrainer):

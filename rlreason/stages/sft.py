@@ -18,57 +18,21 @@ Features:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from transformers import AutoConfig
 from trl import SFTConfig, SFTTrainer
 
 from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
 from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
-from rlreason.interrupt import SaveOnInterrupt
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
 from rlreason.models.routing import ExpertLoad, LogsExpertLoad, has_trl_load_balancing
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
-from rlreason.stages.training import last_complete_checkpoint, parameter_metrics, save_trained
+from rlreason.stages.training import SaveOnInterrupt, last_complete_checkpoint, parameter_metrics, save_trained
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
 CONFIG_KEYS = ("seed", "data", "model.lora", "sft")
-
-
-@dataclass
-class RejectionSFTConfig:
-    """``sft.rejection_sampling``: an SFT stage after a rollout stage trains on the kept rollouts, briefly and
-    gently: the policy already produces them, so a cold-start schedule would only overfit."""
-
-    max_steps: int = 150
-    learning_rate: float = 2e-4
-
-
-@dataclass
-class SFTStageConfig:
-    """``conf/sft/``: cold-start supervised warmup with TRL's SFTTrainer (names follow ``trl.SFTConfig``)."""
-
-    max_steps: int = 800
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: int = 50
-    max_length: int = 256  # tool-calling conversations (tool signatures in a system turn) run to ~160 tokens
-    logging_steps: int = 20
-    save_steps: int = 0  # 0: a checkpoint only when a stop signal arrives
-    save_total_limit: int = 2
-    rejection_sampling: RejectionSFTConfig = field(default_factory=RejectionSFTConfig)
-
-    def __post_init__(self) -> None:
-        at_least = {"max_steps": 1, "batch_size": 1, "max_length": 2, "logging_steps": 1, "save_steps": 0, "warmup_steps": 0}
-        for key, low in at_least.items():
-            if getattr(self, key) < low:
-                raise ValueError(f"sft.{key}: got {getattr(self, key)}; must be >= {low}")
-        if self.learning_rate < 0:
-            raise ValueError(f"sft.learning_rate: got {self.learning_rate}; must be >= 0")
 
 
 class SFTStageTrainer(LogsExpertLoad, ResumeConvertedWeights, SFTTrainer):

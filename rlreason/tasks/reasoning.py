@@ -27,13 +27,12 @@ Public formats (``load_public``), told apart by their fields: GSM8K jsonl (``que
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-
-from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
 from rlreason.errors import UserError
 from rlreason.tasks.common import (
@@ -313,9 +312,17 @@ def from_row(row: dict) -> ReasoningExample:
 
 # --- checker and reward ------------------------------------------------------------------------------------
 
-_CONFIGS = [ExprExtractionConfig(), LatexExtractionConfig()]
 # Timeouts are disabled on purpose (see is_correct); math-verify would warn about it on every call.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+
+@functools.cache
+def _math_verify():
+    """math-verify's parse, verify and extraction settings, imported at the first check (it loads sympy, which
+    the config schema, importing this module for its ``data.reasoning`` section, does not need)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+    return parse, verify, [ExprExtractionConfig(), LatexExtractionConfig()]
 
 
 def is_correct(prediction: str | None, gold: str) -> bool:
@@ -324,9 +331,10 @@ def is_correct(prediction: str | None, gold: str) -> bool:
         return False
     if prediction.strip() == gold.strip():
         return True
+    parse, verify, configs = _math_verify()
     # math-verify's timeouts use signal.alarm, which only works on the main thread; None disables them.
-    gold_parsed = parse(gold, extraction_config=_CONFIGS, parsing_timeout=None)
-    pred_parsed = parse(prediction, extraction_config=_CONFIGS, parsing_timeout=None)
+    gold_parsed = parse(gold, extraction_config=configs, parsing_timeout=None)
+    pred_parsed = parse(prediction, extraction_config=configs, parsing_timeout=None)
     return bool(gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
 

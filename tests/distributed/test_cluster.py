@@ -151,9 +151,10 @@ def test_a_launcher_whose_peer_failed_is_stopped_instead_of_waiting_for_it(tmp_p
 def test_the_multinode_launcher_preset_asks_slurm_for_cluster_nodes_with_one_task_each():
     from hydra import compose, initialize_config_module
 
-    import rlreason.cli  # noqa: F401  (registers the schema)
+    from rlreason.config import CONFIG_MODULE, register_schema
 
-    with initialize_config_module("rlreason.conf", version_base="1.3"):
+    register_schema()
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         cfg = compose("config", ["hydra/launcher=slurm_multinode", "cluster.nodes=3", "cluster.gpus_per_node=4"], return_hydra_config=True)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (3, 1, 4)

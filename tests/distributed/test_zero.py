@@ -241,11 +241,10 @@ def lora_single(tmp_path_factory) -> Path:
 
 
 def test_lora_is_refused_under_zero3():
-    from rlreason.cli import CONFIG_MODULE
-    from rlreason.validation import validate
+    from rlreason.config import compose
 
     with pytest.raises(Exception, match="model.lora.enabled=true: not yet with distributed=zero3"):
-        validate(CONFIG_MODULE, ["model.lora.enabled=true", "distributed=zero3", "distributed.num_processes=2"])
+        compose(["model.lora.enabled=true", "distributed=zero3", "distributed.num_processes=2"])
 
 
 @pytest.mark.parametrize("strategy", ["zero2"])

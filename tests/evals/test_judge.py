@@ -105,7 +105,7 @@ class _Replies:
 
 
 def test_the_safety_evaluation_asks_the_configured_judge():
-    from rlreason.stages.eval import EvalConfig, SafetySuite
+    from rlreason.stages.config import EvalConfig, SafetySuite
     from rlreason.tasks import TASKS
 
     server = HTTPServer(("127.0.0.1", 0), _Judge)

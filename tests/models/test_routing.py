@@ -4,11 +4,9 @@ import math
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3MoeConfig
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.models.routing import ExpertLoad, routers
 from rlreason.stages import sft
-from rlreason.validation import validate
+from rlreason.config import compose
 
 EXPERTS, TOP_K, LAYERS = 4, 2, 2
 
@@ -68,9 +66,9 @@ def test_the_sft_stage_logs_expert_load_and_summarizes_it(tmp_path, initialized_
                  "sft.logging_steps=1", "sft.save_steps=2", "data.reasoning.sft_size=16", "data.tool_calling.sft_size=0",
                  "data.safety.sft_size=0"]
     _, run = initialized_run(tmp_path, overrides)
-    result = sft.run(validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *overrides]), run)
+    result = sft.run(compose([f"run_dir={tmp_path}", *overrides]), run)
     routing = result.metrics["moe"]
-    assert len(routing["expert_load"]) == validate(CONFIG_MODULE, []).model.tiny_moe.num_hidden_layers
+    assert len(routing["expert_load"]) == compose([]).model.tiny_moe.num_hidden_layers
     assert routing["routed_tokens"] > 0 and 0 < routing["router_entropy"] <= routing["max_router_entropy"]
     state = json.loads((tmp_path / "sft" / "checkpoints" / "checkpoint-2" / "trainer_state.json").read_text())
     logged = [line for line in state["log_history"] if "loss" in line]

@@ -6,20 +6,18 @@ import threading
 
 import pytest
 import requests
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.data.mixer import grpo_rows
 from rlreason.preflight import sample_call
 from rlreason.rewards import RewardConfig, RewardError, RewardSpec, build_reward, build_rewards
 from rlreason.rewards.guard import call
 from rlreason.rewards.remote import make_server
-from rlreason.validation import validate
+from rlreason.config import compose
 
 
 @pytest.fixture(scope="module")
 def mixed_rows():
     """GRPO rows of the three tasks, as TRL hands them to rewards."""
-    cfg = validate(CONFIG_MODULE, ["data.reasoning.grpo_size=3", "data.tool_calling.grpo_size=3", "data.safety.grpo_size=3"])
+    cfg = compose(["data.reasoning.grpo_size=3", "data.tool_calling.grpo_size=3", "data.safety.grpo_size=3"])
     return grpo_rows(cfg.data, 0)[0]
 
 

@@ -47,10 +47,9 @@ def checkpoints(tmp_path_factory, initialized_run):
 
 @pytest.fixture(scope="module")
 def rollout_cfg():
-    from rlreason.cli import CONFIG_MODULE
-    from rlreason.validation import validate
+    from rlreason.config import compose
 
-    return validate(CONFIG_MODULE, ["logger=none"]).rollout
+    return compose(["logger=none"]).rollout
 
 
 def run_all(generator, checkpoint):

@@ -14,8 +14,7 @@ from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.rollout.weight_sync import checkpoint_format_weights, load_into_vllm
 from rlreason.stages import grpo, sft
-from rlreason.validation import validate
-from rlreason.cli import CONFIG_MODULE
+from rlreason.config import compose
 
 pytest.importorskip("vllm")
 
@@ -181,7 +180,7 @@ def trained_lora(tmp_path_factory, trained, varying_reward):
     the SFT checkpoint of ``trained``."""
     _, source, _ = trained
     run_dir = tmp_path_factory.mktemp("parity_lora")
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", *TINY, "model.lora.enabled=true", "model.lora.target_experts=true",
+    cfg = compose([f"run_dir={run_dir}", *TINY, "model.lora.enabled=true", "model.lora.target_experts=true",
                                    "grpo.logging_steps=1"])
     trainer = grpo_trainer(cfg, None, run_dir, varying_reward, source=source)
     assert trainer.train().global_step == 4

@@ -7,11 +7,9 @@ import pytest
 import requests
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.rollout.server import OpenAIServerClient, ServerError, managed_server
 from rlreason.stages import grpo
-from rlreason.validation import validate
+from rlreason.config import compose
 
 pytest.importorskip("vllm")
 
@@ -57,14 +55,14 @@ def test_grpo_trains_on_server_rollouts_and_the_server_ends_with_the_policy_weig
 
 
 def test_an_unreachable_server_url_fails_naming_the_key(tmp_path):
-    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, "rollout.server.url=http://127.0.0.1:9", "rollout.server.timeout=2"])
+    cfg = compose([f"run_dir={tmp_path}", *TINY, "rollout.server.url=http://127.0.0.1:9", "rollout.server.timeout=2"])
     with pytest.raises(ServerError, match=r"http://127.0.0.1:9 not healthy after 2 s \(rollout.server.timeout\)"):
         with managed_server("unused", "cpu", "float32", 0, cfg.rollout, tmp_path):
             pass
 
 
 def test_a_server_that_dies_at_start_up_reports_its_log(tmp_path):
-    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY])
+    cfg = compose([f"run_dir={tmp_path}", *TINY])
     with pytest.raises(ServerError, match="exited with code"):
         with managed_server(str(tmp_path / "no_such_model"), "cpu", "float32", 0, cfg.rollout, tmp_path):
             pass

@@ -6,12 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.data.mixer import grpo_dataset
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.stages import grpo
-from rlreason.validation import validate
+from rlreason.config import compose
 
 TINY = [
     "logger=none",
@@ -38,10 +36,10 @@ class CountingTrainer(RolloutGRPOTrainer):
 
 
 def test_importance_sampling_correction_defaults_to_gpu_only(tmp_path):
-    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}"])
+    cfg = compose([f"run_dir={tmp_path}"])
     assert grpo.importance_sampling_correction(cfg, "cpu") is False
     assert grpo.importance_sampling_correction(cfg, "cuda") is True
-    forced = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", "rollout.importance_sampling_correction=true"])
+    forced = compose([f"run_dir={tmp_path}", "rollout.importance_sampling_correction=true"])
     assert grpo.importance_sampling_correction(forced, "cpu") is True
 
 

@@ -1,14 +1,12 @@
 """Gate selection in the eval stage: which checkpoint is the baseline, and a regression that must fail."""
 
 import pytest
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.stages.eval import baseline_label, check_gates
-from rlreason.validation import validate
+from rlreason.config import compose
 
 
 def _cfg(*overrides):
-    return validate(CONFIG_MODULE, ["logger=none", *overrides])
+    return compose(["logger=none", *overrides])
 
 
 def test_the_baseline_is_the_checkpoint_before_the_first_rl_stage():

@@ -5,12 +5,10 @@ import inspect
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.models.loading import load_policy
 from rlreason.stages import grpo
 from rlreason.stages.contract import Run, StageResult
-from rlreason.validation import validate
+from rlreason.config import compose
 
 TINY = [
     "logger=none",
@@ -42,7 +40,7 @@ def initial_checkpoint(tmp_path_factory, initialized_run):
 )
 def test_loss_variants_train_the_policy(initial_checkpoint, tmp_path, varying_reward, overrides, loss_type, level):
     reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
-    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, *overrides, reward])
+    cfg = compose([f"run_dir={tmp_path}", *TINY, *overrides, reward])
     source = str(initial_checkpoint / "init" / "model")
     args = grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(source).config)
     assert (args.loss_type, args.importance_sampling_level) == (loss_type, level)
@@ -61,7 +59,7 @@ def test_loss_variants_train_the_policy(initial_checkpoint, tmp_path, varying_re
 
 def test_a_frozen_router_stays_while_the_experts_train(initial_checkpoint, tmp_path, varying_reward):
     reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
-    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, "grpo.freeze_router=true", reward])
+    cfg = compose([f"run_dir={tmp_path}", *TINY, "grpo.freeze_router=true", reward])
     source = str(initial_checkpoint / "init" / "model")
     run = Run(tmp_path)
     run.record("init", "completed", 0.0, StageResult(checkpoint=source))
@@ -81,7 +79,7 @@ def test_lora_trains_only_adapters_saves_adapter_and_merged_model_and_resumes_ex
     source = str(initial_checkpoint / "init" / "model")
 
     def grpo_run(run_dir):
-        cfg = validate(CONFIG_MODULE, [f"run_dir={run_dir}", *TINY, *lora])
+        cfg = compose([f"run_dir={run_dir}", *TINY, *lora])
         run = Run(run_dir)
         run.record("init", "completed", 0.0, StageResult(checkpoint=source))
         return grpo.run(cfg, run)

@@ -11,12 +11,10 @@ import pytest
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, Trainer
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
 from rlreason.stages import grpo
 from rlreason.stages.contract import Run, StageResult
-from rlreason.validation import validate
+from rlreason.config import compose
 
 TINY = ["logger=none", "grpo.max_steps=2", "grpo.prompts_per_step=2", "grpo.num_generations=4",
         "grpo.max_completion_length=16", "grpo.save_steps=100", "data.reasoning.grpo_size=8",
@@ -88,7 +86,7 @@ def test_grpo_trains_the_experts_of_each_family(tokenizer_dir, tmp_path, varying
     build(family, tokenizer_dir, source)
     assert is_moe(load_policy(str(source)))
     reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
-    cfg = validate(CONFIG_MODULE, [f"run_dir={tmp_path}", *TINY, reward])
+    cfg = compose([f"run_dir={tmp_path}", *TINY, reward])
     assert grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(str(source)).config).router_aux_loss_coef == 0.001
     run = Run(tmp_path)
     run.record("init", "completed", 0.0, StageResult(checkpoint=str(source)))

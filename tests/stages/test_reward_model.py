@@ -4,15 +4,13 @@ it as ``rm:PATH`` beside the rules (``pipeline=r1_rm``), and a user's preference
 import json
 
 import pytest
-
-from rlreason.cli import CONFIG_MODULE
 from rlreason.errors import UserError
 from rlreason.rewards import RewardSpec, build_reward
 from rlreason.rewards.guard import call
 from rlreason.stages import grpo, reward_model
 from rlreason.stages.reward_model import preference_splits
 from rlreason.tasks.safety import COMPLIANCE, REFUSAL
-from rlreason.validation import validate
+from rlreason.config import compose
 
 TINY = [
     "logger=none",
@@ -46,7 +44,7 @@ def test_the_reward_model_ranks_held_out_pairs_and_is_not_a_policy_checkpoint(tr
 
 def test_grpo_rewards_tool_and_safety_rows_with_the_model_and_reasoning_with_rules(trained, tmp_path):
     cfg, run, _ = trained
-    cfg = validate(CONFIG_MODULE, [f"run_dir={run.dir}", "pipeline=r1_rm", *TINY, "rollout=hf", "grpo.max_steps=2",
+    cfg = compose([f"run_dir={run.dir}", "pipeline=r1_rm", *TINY, "rollout=hf", "grpo.max_steps=2",
                                    "grpo.prompts_per_step=4", "grpo.num_generations=4", "grpo.max_completion_length=16",
                                    "grpo.logging_steps=1", "grpo.save_steps=2", "data.reasoning.grpo_size=8", "data.tool_calling.grpo_size=8",
                                    "data.safety.grpo_size=8"])
@@ -79,6 +77,6 @@ def test_a_preference_file_trains_a_reward_model_and_a_bad_one_is_named(trained,
     assert result.metrics["train_pairs"] == 18 and result.metrics["test_pairs"] == 2  # the last tenth held out
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps({"prompt": "q", "chosen": "a"}) + "\n")
-    bad = validate(CONFIG_MODULE, [*TINY, f"reward_model.train_file={broken}"])
+    bad = compose([*TINY, f"reward_model.train_file={broken}"])
     with pytest.raises(UserError, match=r"reward_model.train_file=.*broken.jsonl: no column\(s\) \['rejected'\]"):
         preference_splits(bad, 0)

@@ -142,15 +142,14 @@ def test_answers_in_a_pretrained_models_own_format_are_checked(reply, correct):
 
 
 def test_a_gsm8k_file_trains_sft_on_its_solutions_and_grades_its_final_number(tmp_path):
-    from rlreason.cli import CONFIG_MODULE
     from rlreason.tasks import reasoning
-    from rlreason.validation import validate
+    from rlreason.config import compose
 
     rows = reasoning.gsm8k_rows(reasoning.ReasoningConfig(ops=["+", "-", "*"]), "train", 12, seed=0)
     assert all(re.fullmatch(r"(\d+[-+*]\d+=<<\d+[-+*]\d+=\d+>>\d+\. ?)+\n#### \d+", r["answer"]) for r in rows)
     path = tmp_path / "gsm8k.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = validate(CONFIG_MODULE, ["data=file", f"data.train_file={path}", f"data.test_file={path}", "data.prompt_column=question"])
+    cfg = compose(["data=file", f"data.train_file={path}", f"data.test_file={path}", "data.prompt_column=question"])
 
     demonstrations = reasoning.sft_rows(cfg.data, 0)
     examples = reasoning.grpo_examples(cfg.data, 0)

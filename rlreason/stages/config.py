@@ -1,0 +1,204 @@
+"""The training and eval stages' config sections, one dataclass each, apart from the stages' code so that the
+schema (``rlreason/config.py``) loads without TRL, vLLM or torch: ``conf/sft/`` configures
+:mod:`rlreason.stages.sft`, ``conf/reward_model/`` :mod:`rlreason.stages.reward_model`, ``conf/grpo/``
+:mod:`rlreason.stages.grpo`, ``conf/eval/`` :mod:`rlreason.stages.eval`. Field defaults are the values the product
+ships; the YAML files carry only what they change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+from omegaconf import II
+
+from rlreason.evals import retention
+from rlreason.evals.gates import Gate, GatesConfig
+from rlreason.evals.judge import JudgeConfig
+from rlreason.evals.retention import RetentionConfig
+from rlreason.rollout.config import RolloutEngine
+from rlreason.tasks import TASKS
+
+# --- sft ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RejectionSFTConfig:
+    """``sft.rejection_sampling``: an SFT stage after a rollout stage trains on the kept rollouts, briefly and
+    gently: the policy already produces them, so a cold-start schedule would only overfit."""
+
+    max_steps: int = 150
+    learning_rate: float = 2e-4
+
+
+@dataclass
+class SFTStageConfig:
+    """``conf/sft/``: cold-start supervised warmup with TRL's SFTTrainer (names follow ``trl.SFTConfig``)."""
+
+    max_steps: int = 800
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: int = 50
+    max_length: int = 256  # tool-calling conversations (tool signatures in a system turn) run to ~160 tokens
+    logging_steps: int = 20
+    save_steps: int = 0  # 0: a checkpoint only when a stop signal arrives
+    save_total_limit: int = 2
+    rejection_sampling: RejectionSFTConfig = field(default_factory=RejectionSFTConfig)
+
+    def __post_init__(self) -> None:
+        at_least = {"max_steps": 1, "batch_size": 1, "max_length": 2, "logging_steps": 1, "save_steps": 0, "warmup_steps": 0}
+        for key, low in at_least.items():
+            if getattr(self, key) < low:
+                raise ValueError(f"sft.{key}: got {getattr(self, key)}; must be >= {low}")
+        if self.learning_rate < 0:
+            raise ValueError(f"sft.learning_rate: got {self.learning_rate}; must be >= 0")
+
+
+# --- reward_model ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RewardModelStageConfig:
+    """``conf/reward_model/``: a reward model trained with TRL's RewardTrainer (names follow ``trl.RewardConfig``)."""
+
+    backbone: Optional[str] = None  # a checkpoint folder sharing the policy's tokenizer; None: the latest policy
+    train_file: Optional[str] = None  # prompt / chosen / rejected (/ tools) rows; None: pairs built from the tasks
+    test_file: Optional[str] = None  # held-out pairs; None: from the tasks' test splits (or the train file's tail)
+    pairs_per_task: int = 400  # training pairs built from each task
+    test_pairs_per_task: int = 100  # held-out pairs built from each task (fewer when its test split is smaller)
+    num_train_epochs: float = 3.0
+    batch_size: int = 16
+    learning_rate: float = 5e-4  # on the tiny MoE's SFT backbone: held-out 0.715 (1e-4 for 2 epochs: 0.611)
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: int = 10
+    max_length: int = 512
+    center_rewards_coefficient: Optional[float] = 0.01  # keeps scores near 0, so they mix with 0/1 rule rewards
+    logging_steps: int = 10
+    save_steps: int = 0  # 0: a checkpoint only when a stop signal arrives
+    save_total_limit: int = 1
+
+    def __post_init__(self) -> None:
+        at_least = {"pairs_per_task": 1, "test_pairs_per_task": 1, "batch_size": 1, "max_length": 2, "logging_steps": 1,
+                    "save_steps": 0, "warmup_steps": 0}
+        for key, low in at_least.items():
+            if getattr(self, key) < low:
+                raise ValueError(f"reward_model.{key}: got {getattr(self, key)}; must be >= {low}")
+        if self.num_train_epochs <= 0 or self.learning_rate < 0:
+            raise ValueError("reward_model.num_train_epochs must be > 0 and reward_model.learning_rate >= 0")
+
+
+# --- grpo --------------------------------------------------------------------------------------------------
+
+
+class LossType(str, Enum):
+    """TRL's GRPO loss aggregations (``GRPOConfig.loss_type``)."""
+
+    grpo = "grpo"
+    dr_grpo = "dr_grpo"
+    dapo = "dapo"
+    bnpo = "bnpo"
+    cispo = "cispo"
+    sapo = "sapo"
+    luspo = "luspo"
+    vespo = "vespo"
+
+
+class ImportanceSamplingLevel(str, Enum):
+    """``token`` is GRPO's ratio; ``sequence`` is GSPO's."""
+
+    token = "token"
+    sequence = "sequence"
+
+
+@dataclass
+class GRPOStageConfig:
+    """``conf/grpo/``: GRPO-family RL with TRL's GRPOTrainer. Names follow ``trl.GRPOConfig``."""
+
+    max_steps: int = 200
+    learning_rate: float = 3e-5
+    lr_scheduler_type: str = "constant_with_warmup"
+    warmup_steps: int = 10
+    prompts_per_step: int = 8  # completions per step = prompts_per_step * num_generations
+    num_generations: int = 8
+    max_completion_length: int = 48
+    temperature: float = 1.0
+    beta: float = 0.0  # KL to the reference policy; 0 skips loading a reference model
+    epsilon: float = 0.2
+    epsilon_high: Optional[float] = None  # e.g. 0.28 for DAPO's clip-higher
+    loss_type: LossType = LossType.dapo
+    importance_sampling_level: ImportanceSamplingLevel = ImportanceSamplingLevel.token  # sequence = GSPO
+    scale_rewards: str = "group"
+    num_iterations: int = 1
+    router_aux_loss_coef: float = 0.001  # MoE load-balancing loss weight; 0 disables it
+    freeze_router: bool = False  # MoE: train the experts and the rest, keep every router as it is
+    mask_truncated_completions: bool = False  # leave completions cut at max_completion_length out of the loss (DAPO)
+    logging_steps: int = 10
+    save_steps: int = 25
+    save_total_limit: int = 2
+
+    def __post_init__(self) -> None:
+        at_least = {"max_steps": 1, "prompts_per_step": 1, "num_generations": 2, "max_completion_length": 1,
+                    "num_iterations": 1, "logging_steps": 1, "save_steps": 1, "warmup_steps": 0}
+        for key, low in at_least.items():
+            if getattr(self, key) < low:
+                why = " (GRPO compares each prompt's completions with each other)" if key == "num_generations" else ""
+                raise ValueError(f"grpo.{key}: got {getattr(self, key)}; must be >= {low}{why}")
+        for key in ("learning_rate", "beta", "epsilon", "temperature"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"grpo.{key}: got {getattr(self, key)}; must be >= 0")
+        if self.temperature == 0:
+            raise ValueError("grpo.temperature: got 0; GRPO samples completions, so it must be > 0")
+
+
+# --- eval --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SuiteFiles:
+    """``eval.<task>``: a public-format file to evaluate the task on instead of its held-out split of ``data``
+    (the formats each task reads are listed in its module, ``rlreason/tasks/<task>.py``)."""
+
+    data: Optional[str] = None
+    answers: Optional[str] = None  # BFCL's possible-answer file, for tool calling
+    limit: int = 0  # the first N examples; 0: all
+
+
+@dataclass
+class SafetySuite(SuiteFiles):
+    """``eval.safety``: files as above, and who decides what counts as a refusal."""
+
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+
+
+def _task_gates() -> GatesConfig:
+    return GatesConfig(thresholds=[
+        *(Gate(task, metric, max_drop, higher_is_better) for task, t in TASKS.items() for metric, max_drop, higher_is_better in t.gates),
+        Gate(retention.SUITE, "nll", max_drop=0.1, higher_is_better=False),  # nats per token; when eval.retention runs
+    ])
+
+
+@dataclass
+class EvalConfig:
+    """``conf/eval/``: evals of every checkpoint the pipeline produced, gated against a baseline."""
+
+    # What generates the completions (rlreason/rollout/generation.py): by default the rollout engine.
+    engine: RolloutEngine = II("rollout.engine")
+    batch_size: int = 300  # hf only; vLLM schedules its own batches
+    max_new_tokens: int = 96  # parallel tool calls need ~60 tokens
+    num_samples: int = 4  # sampled completions per reasoning problem for pass@1; 0 evaluates greedy only
+    temperature: float = 1.0
+    # One section per task of rlreason.tasks.
+    reasoning: SuiteFiles = field(default_factory=SuiteFiles)
+    tool_calling: SuiteFiles = field(default_factory=SuiteFiles)
+    safety: SafetySuite = field(default_factory=SafetySuite)
+    # What a pretrained checkpoint knew, kept through fine-tuning: NLL on reference texts (rlreason/evals/retention.py)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    # Checkpoints to evaluate instead of the run's (HF folders; `rlreason eval eval.checkpoints=[a,b]`),
+    # labelled by folder name (a run's `<stage>/model` by its stage); the first is the baseline.
+    checkpoints: list[str] = field(default_factory=list)
+    # The checkpoint every other one is compared with; None: the one before the first RL stage.
+    baseline: Optional[str] = None
+    fail_on_regression: bool = False  # true: a failed gate makes the run exit non-zero
+    gates: GatesConfig = field(default_factory=_task_gates)
