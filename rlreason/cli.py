@@ -59,7 +59,7 @@ register_schema()
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name="config")
 def _main(cfg: DictConfig) -> None:
     # The pipeline (TRL, vLLM, DeepSpeed behind it) loads only once a run starts: every other answer is quick.
-    from rlreason.distributed import cluster
+    from rlreason.distributed import cluster, follower
     from rlreason.interrupt import Interrupted, hand_back
     from rlreason.pipeline import run_pipeline
     from rlreason.report import print_summary
@@ -75,7 +75,7 @@ def _main(cfg: DictConfig) -> None:
     try:
         lay = cluster.layout(cfg)
         if not lay.is_leader:  # another node of a multi-node job: it does what the first task asks
-            if cluster.follow(lay, cfg.cluster.heartbeat_timeout_s):
+            if follower.follow(lay, cfg.cluster.heartbeat_timeout_s):
                 sys.exit(1)
             return  # (not sys.exit(0): under submitit every task must return for the job to have a result)
         with cluster.leading(lay):

@@ -77,25 +77,6 @@ def _check_checkpoints(cfg, stages: list[str]) -> None:
             check_checkpoint(path, f"eval.checkpoints[{index}]")
 
 
-def correct_reply(row: dict) -> str:
-    """A reply its task's checker accepts, for a GRPO row (a reasoning answer for rows of no known task)."""
-    from rlreason.tasks import TASKS
-    from rlreason.tasks.common import think_answer
-
-    task = TASKS.get(row.get("task"))
-    return task.gold_completion(task.from_row(row)) if task else think_answer("", row.get("answer") or "no answer")
-
-
-def sample_call(reward, rows: list[dict]):
-    """Call ``reward`` as TRL does on ``rows``: each row with a correct reply, then each with a wrong one (the
-    scores, or the coroutine of an async reward)."""
-    replies = [correct_reply(row) for row in rows] + ["not an answer"] * len(rows)
-    rows = rows + rows
-    completions = [[{"role": "assistant", "content": r}] if isinstance(row["prompt"], list) else r for row, r in zip(rows, replies)]
-    columns = {key: [row.get(key) for row in rows] for key in rows[0] if key != "prompt"}
-    return reward(prompts=[row["prompt"] for row in rows], completions=completions, **columns)
-
-
 def made_by_a_stage(spec, stages: list[str]) -> bool:
     """Whether ``spec`` is a reward model that a ``reward_model`` stage of this pipeline has yet to train."""
     from rlreason.rewards.registry import reward_model_path
@@ -106,6 +87,7 @@ def made_by_a_stage(spec, stages: list[str]) -> bool:
 
 def _check_rewards(cfg, rows: list[dict], stages: list[str]) -> None:
     from rlreason.rewards import RewardError, build_reward
+    from rlreason.rewards.samples import sample_call
     from rlreason.rewards.guard import call
     from rlreason.rewards.registry import check_specs
 

@@ -10,7 +10,7 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from rlreason.distributed.config import is_main_process
+from rlreason.distributed.comm import is_main_process
 
 
 @dataclass

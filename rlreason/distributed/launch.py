@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from rlreason.distributed import cluster
-from rlreason.distributed.config import STOP_RESULT, Strategy, config_dir, world_size, write_deepspeed_config
+from rlreason.distributed.config import STOP_RESULT, Strategy, world_size
+from rlreason.distributed.zero import config_dir, write_deepspeed_config
 from rlreason.errors import UserError
 from rlreason.interrupt import SAME_STOP_S, STOP_SIGNALS, Interrupted
 from rlreason.stages.contract import StageResult

@@ -136,7 +136,7 @@ def merged_state_dict(model) -> dict:
     import torch
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    from rlreason.distributed.config import gathered
+    from rlreason.distributed.zero import gathered
 
     with torch.no_grad(), gathered(list(model.parameters())):
         deltas: dict[int, torch.Tensor] = {}
@@ -159,18 +159,14 @@ def merged_state_dict(model) -> dict:
     return state
 
 
-def save_merged(base: str, adapter_dir: Path, out: Path, model_class=None, **model_kwargs) -> None:
-    """``out``: the checkpoint ``base`` with the adapter of ``adapter_dir`` merged in, as a Hugging Face folder.
+def save_merged(model, adapter_dir: Path, out: Path) -> None:
+    """``out``: ``model`` (the base checkpoint, loaded whole) with the adapter of ``adapter_dir`` merged in, as a
+    Hugging Face folder.
 
     Built from the saved adapter, not the trainer's model, so it is the same under every distributed strategy
-    (the trainer's copy may be sharded), and loaded whole even beside a ZeRO-3 trainer."""
+    (the trainer's copy may be sharded)."""
     from peft import PeftModel
 
-    from rlreason.distributed.config import whole_weights
-    from rlreason.models.loading import load_policy
-
-    with whole_weights():
-        model = model_class.from_pretrained(base, **model_kwargs) if model_class else load_policy(base)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(out)
 

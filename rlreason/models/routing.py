@@ -75,7 +75,7 @@ class _Window:
 
     def summed_over_processes(self) -> "_Window":
         """This window with every training process's counts added; itself in a single process (a collective)."""
-        from rlreason.distributed.config import summed_over_processes
+        from rlreason.distributed.comm import summed_over_processes
 
         layers, experts = self.counts.shape
         packed = summed_over_processes(torch.cat([self.counts.flatten(), self.entropy, self.tokens]))

@@ -67,8 +67,8 @@ def sample_rows(cfg, per_task: int) -> list[dict]:
 def check(spec: str, kwargs: dict, per_task: int, overrides: list[str], timeout_s: float | None) -> dict:
     """Build and call the reward of ``spec`` on sample rows; print a table; returns the figures."""
     from rlreason.config import compose
-    from rlreason.preflight import sample_call
     from rlreason.rewards.guard import call
+    from rlreason.rewards.samples import sample_call
     from rlreason.rewards.registry import RewardSpec, build_reward
 
     cfg = compose(overrides)

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from rlreason.data.mixer import row_tools
-from rlreason.distributed.config import whole_weights
+from rlreason.distributed.zero import whole_weights
 from rlreason.models.chat import render_prompt
 from rlreason.rewards.guard import RewardSpecError
 from rlreason.tasks.common import completion_text

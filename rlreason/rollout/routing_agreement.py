@@ -126,7 +126,7 @@ class RoutingAgreement:
 
     @staticmethod
     def _figures(counts: torch.Tensor) -> dict | None:
-        from rlreason.distributed.config import summed_over_processes
+        from rlreason.distributed.comm import summed_over_processes
 
         counts = summed_over_processes(counts)  # a collective: every process calls it at the same point
         tokens = counts[-1].item()

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from trl.generation.vllm_generation import VLLMGeneration
 
 from rlreason.distributed import cluster
-from rlreason.distributed.config import is_main_process
+from rlreason.distributed.comm import is_main_process
 from rlreason.rollout.weight_sync import checkpoint_format_weights
 
 logger = logging.getLogger(__name__)

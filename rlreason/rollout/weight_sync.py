@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from transformers.core_model_loading import revert_weight_conversion
 
-from rlreason.distributed.config import gathered, zero3_sharded
+from rlreason.distributed.zero import gathered, zero3_sharded
 from rlreason.models.loading import load_policy
 from rlreason.models.lora import is_peft_model, merged_state_dict
 

@@ -33,7 +33,8 @@ from trl import GRPOConfig
 from rlreason import tracking
 from rlreason.data.mixer import grpo_dataset, without_long_prompts
 from rlreason.distributed import cluster
-from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
+from rlreason.distributed.comm import from_every_process, is_main_process, per_process
+from rlreason.distributed.zero import prepare_model, trainer_args
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
 from rlreason.models.routing import ExpertLoad, freeze_routers, has_trl_load_balancing
 from rlreason.preflight import context_limit

@@ -28,7 +28,8 @@ from trl import RewardConfig, RewardTrainer
 
 from rlreason import tracking
 from rlreason.data.preferences import file_pairs, rendered, task_pairs
-from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
+from rlreason.distributed.comm import from_every_process, is_main_process, per_process
+from rlreason.distributed.zero import prepare_model, trainer_args
 from rlreason.models.loading import ResumeConvertedWeights, load_tokenizer
 from rlreason.rewards.model import RewardModel
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything

@@ -23,7 +23,8 @@ from trl import SFTConfig, SFTTrainer
 
 from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
-from rlreason.distributed.config import from_every_process, is_main_process, per_process, prepare_model, trainer_args
+from rlreason.distributed.comm import from_every_process, is_main_process, per_process
+from rlreason.distributed.zero import prepare_model, trainer_args
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
 from rlreason.models.routing import ExpertLoad, LogsExpertLoad, has_trl_load_balancing
 from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything

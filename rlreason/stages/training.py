@@ -11,9 +11,11 @@ from pathlib import Path
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from rlreason.distributed.config import is_main_process
 from rlreason import interrupt
+from rlreason.distributed.comm import is_main_process
+from rlreason.distributed.zero import whole_weights
 from rlreason.interrupt import STOP_SIGNALS, Interrupted
+from rlreason.models.loading import load_policy
 from rlreason.models.lora import ADAPTER_DIR, LoraSettings, save_merged, trainable_parameters
 from rlreason.stages.contract import partial_dir, publish
 
@@ -69,7 +71,7 @@ class SaveOnInterrupt(TrainerCallback):
         import torch
         import torch.distributed as dist
 
-        from rlreason.distributed.config import collective_device
+        from rlreason.distributed.comm import collective_device
 
         device = collective_device()
         if device is None:
@@ -118,7 +120,9 @@ def save_trained(trainer, out: Path, tokenizer, lora: LoraSettings, base: str, m
         trainer.save_model(str(adapter_partial))
         if is_main_process():
             publish(adapter_partial, adapter_dir)
-            save_merged(base, adapter_dir, partial, model_class, **model_kwargs)
+            with whole_weights():  # one process merges: a whole copy, also beside a ZeRO-3 trainer
+                model = model_class.from_pretrained(base, **model_kwargs) if model_class else load_policy(base)
+            save_merged(model, adapter_dir, partial)
     if is_main_process():
         tokenizer.save_pretrained(partial)
         publish(partial, model_dir)

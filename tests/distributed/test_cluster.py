@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from rlreason.config import RLReasonConfig
-from rlreason.distributed import cluster
+from rlreason.distributed import cluster, follower
 from rlreason.errors import UserError
 
 
@@ -75,10 +75,10 @@ def _free_port() -> int:
 def test_the_vllm_follower_serves_on_request_answers_with_its_url_stops_and_ends(tmp_path):
     """A follower in a thread against the requests a leader writes: the "server" is a real HTTP server process."""
     leader = cluster.Layout(tasks=2, task=0, vllm_tasks=1, folder=tmp_path / "attempt")
-    follower = cluster.Layout(tasks=2, task=1, vllm_tasks=1, folder=leader.folder)
+    task_1 = cluster.Layout(tasks=2, task=1, vllm_tasks=1, folder=leader.folder)
     exit_code = []
     with cluster.leading(leader):
-        thread = threading.Thread(target=lambda: exit_code.append(cluster.follow(follower, heartbeat_timeout_s=60)))
+        thread = threading.Thread(target=lambda: exit_code.append(follower.follow(task_1, heartbeat_timeout_s=60)))
         thread.start()
         port = _free_port()
         argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path)]
@@ -106,7 +106,7 @@ def test_the_vllm_follower_serves_on_request_answers_with_its_url_stops_and_ends
 def test_a_follower_whose_leader_stopped_beating_gives_up(tmp_path):
     lay = cluster.Layout(tasks=2, task=1, folder=tmp_path)
     (tmp_path / "heartbeat").write_text(json.dumps({"time": time.time() - 100}))
-    assert cluster.follow(lay, heartbeat_timeout_s=10) == 1
+    assert follower.follow(lay, heartbeat_timeout_s=10) == 1
 
 
 def test_a_heartbeat_read_while_the_leader_writes_it_is_never_stale(tmp_path):
@@ -117,11 +117,11 @@ def test_a_heartbeat_read_while_the_leader_writes_it_is_never_stale(tmp_path):
         beat, done = tmp_path / "heartbeat", time.monotonic() + 2
         while not beat.exists():
             time.sleep(0.01)
-        writer = threading.Thread(target=lambda: [cluster._write_json(beat, {"time": time.time()}) for _ in range(20_000)])
+        writer = threading.Thread(target=lambda: [cluster.write_json(beat, {"time": time.time()}) for _ in range(20_000)])
         writer.start()
         stale = 0
         while writer.is_alive() or time.monotonic() < done:
-            stale += cluster._leader_gone(lay, time.monotonic(), timeout_s=60)
+            stale += follower._leader_gone(lay, time.monotonic(), timeout_s=60)
         writer.join()
     assert stale == 0
 

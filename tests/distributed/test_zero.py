@@ -169,7 +169,7 @@ def test_zero3_makes_each_sparse_moe_block_one_gathered_unit(monkeypatch):
     from deepspeed.utils import z3_leaf_module
     from transformers import AutoModelForCausalLM, Qwen3MoeConfig
 
-    from rlreason.distributed.config import moe_block_classes, prepare_model
+    from rlreason.distributed.zero import moe_block_classes, prepare_model
 
     config = Qwen3MoeConfig(vocab_size=64, hidden_size=32, intermediate_size=32, moe_intermediate_size=16, num_hidden_layers=2,
                             num_attention_heads=4, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2)

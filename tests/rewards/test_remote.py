@@ -7,8 +7,8 @@ import threading
 import pytest
 import requests
 from rlreason.data.mixer import grpo_rows
-from rlreason.preflight import sample_call
 from rlreason.rewards import RewardConfig, RewardError, RewardSpec, build_reward, build_rewards
+from rlreason.rewards.samples import sample_call
 from rlreason.rewards.guard import call
 from rlreason.rewards.remote import make_server
 from rlreason.config import compose
