@@ -18,9 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from rlreason.distributed.comm import is_main_process
-
 from rlreason.distributed.config import STOP_RESULT
-
 from rlreason.distributed.zero import config_dir
 from rlreason.interrupt import STOP_SIGNALS
 

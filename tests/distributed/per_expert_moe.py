@@ -18,7 +18,6 @@ import torch.distributed as dist
 from torch import nn
 
 from rlreason.distributed.config import Strategy
-
 from rlreason.distributed.zero import deepspeed_config, prepare_model
 
 HIDDEN, EXPERTS = 16, 2
