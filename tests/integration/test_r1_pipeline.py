@@ -44,11 +44,13 @@ TINY = [
 ]
 
 
-def rlreason(run_dir: Path, *overrides: str, **popen) -> subprocess.Popen:
+def rlreason(run_dir: Path, *overrides: str, log: Path | None = None, **popen) -> subprocess.Popen:
+    """``rlreason run_dir=RUN_DIR`` with the tiny budget; its output piped back, or written to ``log`` (for a
+    command that is waited on without being read, which a full pipe would block)."""
     env = {**os.environ, "WANDB_MODE": "offline"}
     return subprocess.Popen(
         [sys.executable, "-m", "rlreason", f"run_dir={run_dir}", *TINY, *overrides],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **popen,
+        stdout=open(log, "w") if log else subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **popen,
     )
 
 
@@ -57,17 +59,45 @@ def finish(process: subprocess.Popen, timeout: float = 600) -> str:
     return output
 
 
+def wait_for(condition, process: subprocess.Popen, timeout: float = 600, poll: float = 0.1, log: Path | None = None) -> None:
+    """Wait until ``condition()`` holds while ``process`` runs; fail with its output (or ``log``) if it never does."""
+    deadline = time.time() + timeout
+    while not condition() and process.poll() is None and time.time() < deadline:
+        time.sleep(poll)
+    if not condition():
+        output = finish(process)
+        raise AssertionError((log.read_text() if log else output)[-4000:])
+
+
 @pytest.fixture(scope="module")
 def completed_run(tmp_path_factory):
+    """The tiny pipeline, run once for the tests that read it. While it trains, a second command is started on
+    the same run dir (what a re-launch in another terminal or a sweep sharing a dir does): its output and exit
+    code are kept for the lock test; the other tests check the first run is whole."""
     run_dir = tmp_path_factory.mktemp("r1")
     process = rlreason(run_dir)
+    wait_for(lambda: (run_dir / "run.lock").is_file() and (run_dir / "run.lock").stat().st_size > 0, process)
+    second = rlreason(run_dir)
+    second_output = finish(second)
     output = finish(process)
     assert process.returncode == 0, output[-4000:]
-    return run_dir, output
+    attempts = [a["number"] for a in json.loads((run_dir / "summary.json").read_text())["attempts"]]
+    return run_dir, output, (process.pid, second.returncode, second_output, attempts)
+
+
+def test_a_second_command_on_a_busy_run_dir_is_refused_naming_the_holder(completed_run):
+    """The first command is unharmed: it records one attempt, its summary and config are its own, and the
+    SIGTERM test below ends a lone resumed run with its weights, bit for bit."""
+    run_dir, _, (first_pid, second_code, second_output, attempts) = completed_run
+    assert second_code == 2, second_output[-4000:]
+    assert f"run_dir={run_dir}: another command is using it (pid {first_pid} on" in second_output
+    assert attempts == [1]  # the refused command recorded nothing
+    assert not (run_dir / ".hydra").exists()  # Hydra's copy of the config would be written before the lock
+    assert (run_dir / "run.lock").read_text() == ""  # let go when the first command ended
 
 
 def test_summary_follows_the_contract(completed_run):
-    run_dir, output = completed_run
+    run_dir, output, _ = completed_run
     summary = json.loads((run_dir / "summary.json").read_text())
     assert set(summary) == {"stages", "evals", "gates", "attempts"}
     assert list(summary["stages"]) == ["init", "sft", "grpo", "eval"]
@@ -103,7 +133,7 @@ def test_summary_follows_the_contract(completed_run):
 
 
 def test_every_checkpoint_loads_with_transformers(completed_run):
-    run_dir, _ = completed_run
+    run_dir, _, _ = completed_run
     summary = json.loads((run_dir / "summary.json").read_text())
     for name in ("init", "sft", "grpo"):
         path = summary["stages"][name]["checkpoint"]
@@ -112,13 +142,13 @@ def test_every_checkpoint_loads_with_transformers(completed_run):
 
 
 def test_sft_moves_the_policy_towards_the_format(completed_run):
-    run_dir, _ = completed_run
+    run_dir, _, _ = completed_run
     evals = json.loads((run_dir / "summary.json").read_text())["evals"]
     assert evals["init"]["reasoning"]["format_rate"] < evals["sft"]["reasoning"]["format_rate"]
 
 
 def test_plots_and_offline_wandb_runs_are_written(completed_run):
-    run_dir, _ = completed_run
+    run_dir, _, _ = completed_run
     for png in ("sft/loss.png", "grpo/rewards.png", "eval/accuracy.png"):
         assert (run_dir / png).stat().st_size > 1000, png
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
@@ -126,7 +156,7 @@ def test_plots_and_offline_wandb_runs_are_written(completed_run):
 
 
 def test_rerunning_a_completed_run_skips_every_stage(completed_run):
-    run_dir, _ = completed_run
+    run_dir, _, _ = completed_run
     before = json.loads((run_dir / "summary.json").read_text())
     process = rlreason(run_dir)
     output = finish(process)
@@ -142,10 +172,7 @@ def test_grpo_stopped_by_sigterm_resumes_to_the_weights_of_an_uninterrupted_run(
     quiet = ("logger=none", "rollout.routing_agreement_samples=0")
     process = rlreason(tmp_path, *quiet)
     checkpoint = tmp_path / "grpo" / "checkpoints" / "checkpoint-2"
-    deadline = time.time() + 600
-    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.1)
-    assert checkpoint.exists(), finish(process)[-4000:]
+    wait_for(checkpoint.exists, process)
     process.send_signal(signal.SIGTERM)
     output = finish(process)
     assert process.returncode == 143, output[-4000:]
@@ -171,6 +198,47 @@ def test_grpo_stopped_by_sigterm_resumes_to_the_weights_of_an_uninterrupted_run(
         assert all(torch.equal(resumed[name], weight) for name, weight in uninterrupted.items()), stage
 
 
+def test_killed_during_saves_a_rerun_resumes_from_the_last_complete_checkpoint(completed_run, tmp_path):
+    """``kill -9`` (the OOM killer, a lost node) leaves no chance to save or record anything: first while SFT
+    writes its model, then while GRPO writes its last trainer checkpoint. Each re-run takes over the dead
+    command's lock, passes over the half-written folder, and the last ends with the uninterrupted run's
+    weights, bit for bit."""
+    quiet = ("logger=none", "rollout.routing_agreement_samples=0", "pipeline.stages=[init,sft,grpo]")
+
+    def killed_when(path: Path) -> subprocess.Popen:
+        log = tmp_path / f"killed_{path.name}.log"
+        process = rlreason(tmp_path, *quiet, log=log)
+        wait_for(path.exists, process, poll=0.0005, log=log)  # the folder appears when its save starts
+        process.kill()
+        process.wait()
+        return process
+
+    first = killed_when(tmp_path / "sft" / "model.partial")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stages"]["sft"]["status"] == "running"  # nothing recorded it as done
+
+    checkpoint = tmp_path / "grpo" / "checkpoints" / "checkpoint-4"
+    second = killed_when(checkpoint)
+    whole = (checkpoint / "trainer_state.json").exists()  # the trainer writes its state last
+    assert json.loads((tmp_path / "run.lock").read_text())["pid"] == second.pid  # still "held" by the dead command
+
+    process = rlreason(tmp_path, *quiet)
+    output = finish(process)
+    assert process.returncode == 0, output[-4000:]
+    assert f"took over the lock of pid {second.pid}" in output
+    grpo = json.loads((tmp_path / "summary.json").read_text())["stages"]["grpo"]
+    assert grpo["status"] == "completed" and grpo["metrics"]["steps"] == 4
+    assert grpo["metrics"]["resumed_from"].endswith("checkpoint-4" if whole else "checkpoint-2")
+    if not whole:
+        assert f"{checkpoint}: incomplete (no trainer_state.json" in output
+    assert not list(tmp_path.glob("*/*.partial"))
+    for stage in ("sft", "grpo"):
+        uninterrupted = load_file(completed_run[0] / stage / "model" / "model.safetensors")
+        resumed = load_file(tmp_path / stage / "model" / "model.safetensors")
+        assert all(torch.equal(resumed[name], weight) for name, weight in uninterrupted.items()), stage
+    assert first.returncode == second.returncode == -signal.SIGKILL
+
+
 def test_synthetic_tool_calling_and_safety_suites_run_without_files(tmp_path):
     """Out of the box (no eval files) every checkpoint is scored on the held-out synthetic tool-calling and
     safety sets, and gated like the public-format suites."""
@@ -187,7 +255,7 @@ def test_synthetic_tool_calling_and_safety_suites_run_without_files(tmp_path):
 
 
 def test_the_eval_command_scores_a_list_of_checkpoints_against_the_first(completed_run, tmp_path):
-    run_dir, _ = completed_run
+    run_dir, _, _ = completed_run
     command = [sys.executable, "-m", "rlreason", "eval", f"eval.checkpoints=[{run_dir / 'sft' / 'model'},{run_dir / 'grpo' / 'model'}]",
                f"run_dir={tmp_path}", "logger=none", *TINY]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -221,7 +289,7 @@ def test_r1_full_runs_rejection_sampling_between_two_rounds_of_rl(tmp_path):
 
 
 def test_a_checkpoint_by_path_is_evaluated_like_the_run_that_made_it(completed_run, tmp_path):
-    run_dir, _ = completed_run
+    run_dir, _, _ = completed_run
     grpo_model = run_dir / "grpo" / "model"
     process = rlreason(tmp_path, "logger=none", "model=pretrained", f"model.path={grpo_model}", "pipeline.stages=[init,eval]")
     output = finish(process)
