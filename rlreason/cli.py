@@ -131,7 +131,7 @@ def print_help() -> None:
     for name, group in sorted(groups.items()):
         options = sorted(f.name.removesuffix(".yaml") for f in group.iterdir() if f.name.endswith(".yaml"))
         print(f"  {name:<15} {', '.join(options)}")
-    print("every key and its default: rlreason --cfg job; documented in conf/<group>/*.yaml and the README")
+    print("every key and its default: rlreason --cfg job; documented in conf/<group>/*.yaml and docs/configuration.md")
 
 
 def main() -> None:

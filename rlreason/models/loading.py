@@ -32,6 +32,10 @@ class ModelConfig:
     model_type: Optional[str] = None
     tiny_moe: TinyMoEConfig = field(default_factory=TinyMoEConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)  # train adapters instead of every weight (models/lora.py)
+    # Recompute activations in the backward pass instead of keeping them (every training stage): memory for a
+    # third more compute per step. Off for the tiny MoE and SmolLM2 on CPU, where memory is plentiful (TRL's
+    # configs default to on); model=pretrained turns it on for the multi-billion checkpoints it is written for.
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         if self.source is ModelSource.pretrained and not self.path:

@@ -91,6 +91,7 @@ def run(cfg, run) -> StageResult:
         num_train_epochs=rm.num_train_epochs,
         per_device_train_batch_size=per_process(rm.batch_size, "reward_model.batch_size"),
         learning_rate=rm.learning_rate,
+        gradient_checkpointing=cfg.model.gradient_checkpointing,
         lr_scheduler_type=rm.lr_scheduler_type,
         warmup_steps=rm.warmup_steps,
         max_length=rm.max_length,

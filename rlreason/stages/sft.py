@@ -68,6 +68,7 @@ def run(cfg, run) -> StageResult:
         lr_scheduler_type=cfg.sft.lr_scheduler_type,
         warmup_steps=cfg.sft.warmup_steps,
         max_length=cfg.sft.max_length,
+        gradient_checkpointing=cfg.model.gradient_checkpointing,
         logging_steps=cfg.sft.logging_steps,
         **({"save_strategy": "steps", "save_steps": cfg.sft.save_steps} if cfg.sft.save_steps else {"save_strategy": "no"}),
         save_total_limit=cfg.sft.save_total_limit,
