@@ -27,7 +27,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from rlreason.data.mixer import DataConfig
 from rlreason.distributed.cluster import ClusterConfig
-from rlreason.distributed.config import DistributedConfig, Strategy
+from rlreason.distributed.config import DistributedConfig
 from rlreason.errors import UserError, one_line
 from rlreason.models.loading import ModelConfig
 from rlreason.pipeline import PipelineConfig
@@ -62,10 +62,6 @@ class RLReasonConfig:
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device: got {self.device!r}; allowed: 'auto', 'cpu', 'cuda'")
-        if self.model.lora.enabled and Strategy(self.distributed.strategy) in (Strategy.zero3, Strategy.zero3_offload):
-            # measured: under ZeRO-3 the adapter the trainer saves does not hold what the shards trained
-            raise ValueError("model.lora.enabled=true: not yet with distributed=zero3 (the saved adapter is not "
-                             "gathered from the shards); use distributed=zero2, or full fine-tuning under zero3")
 
 
 CONFIG_MODULE = "rlreason.conf"  # the package holding conf/ (shipped in the wheel)

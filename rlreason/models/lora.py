@@ -61,13 +61,14 @@ class LoraSettings:
 
 def expert_parameters(model) -> list[str]:
     """The fused expert weights of an MoE as PEFT's ``target_parameters`` (``mlp.experts.gate_up_proj`` ...): the
-    3-D parameters (experts x out x in) of modules named ``experts``."""
+    3-D parameters (experts x out x in) of modules named ``experts``. A ZeRO-3 shard keeps its full shape in
+    ``ds_shape`` (the tensor itself is an empty slice): without it, no expert would be adapted under ZeRO-3."""
     names = set()
     for module_name, module in model.named_modules():
         if module_name.rsplit(".", 1)[-1] != "experts":
             continue
         for name, parameter in module.named_parameters(recurse=False):
-            if parameter.dim() == 3:
+            if len(getattr(parameter, "ds_shape", parameter.shape)) == 3:
                 names.add(".".join(module_name.split(".")[-2:] + [name]))
     return sorted(names)
 
@@ -172,6 +173,9 @@ def save_merged(model, adapter_dir: Path, out: Path) -> None:
 
 
 def trainable_parameters(model) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
+    """(trainable, total) parameter counts; of the whole model under ZeRO-3 too (``ds_numel``: a shard's full size)."""
+    def size(p):
+        return getattr(p, "ds_numel", p.numel())
+
+    trainable = sum(size(p) for p in model.parameters() if p.requires_grad)
+    return trainable, sum(size(p) for p in model.parameters())

@@ -240,14 +240,7 @@ def lora_single(tmp_path_factory) -> Path:
     return run_dir
 
 
-def test_lora_is_refused_under_zero3():
-    from rlreason.config import compose
-
-    with pytest.raises(Exception, match="model.lora.enabled=true: not yet with distributed=zero3"):
-        compose(["model.lora.enabled=true", "distributed=zero3", "distributed.num_processes=2"])
-
-
-@pytest.mark.parametrize("strategy", ["zero2"])
+@pytest.mark.parametrize("strategy", ["zero2", "zero3"])
 def test_lora_sft_and_grpo_on_two_processes(lora_single, tmp_path, strategy):
     """LoRA adapters (attention and the fused experts) trained by both processes: SFT as one process trains them,
     GRPO sampling from the merged weights (gathered from the shards under ZeRO-3) with each process's engine."""
