@@ -52,7 +52,9 @@ def main() -> None:
             model = MODELS[name]()
             report[name] = {}
             for strategy in strategies:
-                full = measure(Path(scratch) / f"{name}_{strategy}_full", model, strategy, args.processes, args.steps)
+                # explicitly off: model=smollm2 trains LoRA by default
+                full = measure(Path(scratch) / f"{name}_{strategy}_full", model, strategy, args.processes, args.steps,
+                               ("model.lora.enabled=false",))
                 adapted = measure(Path(scratch) / f"{name}_{strategy}_lora", model, strategy, args.processes, args.steps, lora)
                 figures = {
                     "full": full, "lora": adapted,
