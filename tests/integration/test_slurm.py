@@ -82,6 +82,9 @@ def test_a_sweep_runs_one_job_per_point_and_a_job_signalled_with_usr1_is_requeue
     assert summary["stages"]["grpo"]["metrics"]["resumed_from"].endswith(tuple(f"checkpoint-{n}" for n in range(1, 12)))
     assert all(a["environment"]["slurm"]["job_id"] == job for a in summary["attempts"])  # the same job, requeued
     assert summary["attempts"][1]["environment"]["slurm"]["restart_count"] == 1
+    # submitit returns once it has read the job's result; Slurm marks the job COMPLETED a moment later (the
+    # status command, which answers in under a second, would otherwise still see it RUNNING)
+    _wait_until_done(job, slurm, logs[0], timeout=120)
     status = _rlreason(["status", str(run_dir)], slurm, timeout=120)
     assert status.returncode == 0 and f"slurm job {job} (attempt 2, requeued 1 time): COMPLETED" in status.stdout
     grpo_line = next(line.split() for line in status.stdout.splitlines() if line.startswith("grpo "))
