@@ -100,7 +100,6 @@ def instrument(timers: Timers) -> None:
     from trl import GRPOTrainer, SFTTrainer
 
     from rlreason import pipeline, tracking
-    from rlreason.data import mixer
     from rlreason.models import loading
     from rlreason.rollout import colocate, generation, routing_agreement
     from rlreason.stages import eval as eval_stage
@@ -137,7 +136,6 @@ def instrument(timers: Timers) -> None:
     timers.wrap(tracking, "plot_training_curves", "wandb_plots")
     timers.wrap(tracking, "plot_accuracy", "wandb_plots")
     timers.wrap(WandbCallback, "on_log", "wandb_plots")
-    del mixer  # imported so that its import counts as start-up
 
 
 def profile_one(overrides: list[str], out: Path) -> None:

@@ -1,10 +1,11 @@
 """Stopping on request: Ctrl-C (SIGINT), SIGTERM (Slurm, Kubernetes, ``docker stop``) and SIGUSR1 or SIGUSR2
 (which Slurm sends ahead of a time limit with ``--signal=USR1@<seconds>``) all mean the same thing.
 
-During training (:class:`rlreason.stages.training.SaveOnInterrupt`) the first signal finishes the current step, saves a checkpoint and stops, so a re-run resumes
-from that step; a second one stops at once (one sent within ``SAME_STOP_S`` of the first is the same request
-arriving twice, as when Slurm signals every process of a job step and a launcher forwards it too). In a
-multi-process stage the processes agree after every step, so all of them stop at the same one. Outside training a signal stops the stage where it is. Either way
+During training (:class:`rlreason.stages.training.SaveOnInterrupt`) the first signal finishes the current step,
+saves a checkpoint and stops, so a re-run resumes from that step; a second one stops at once (one sent within
+``SAME_STOP_S`` of the first is the same request arriving twice, as when Slurm signals every process of a job
+step and a launcher forwards it too). In a multi-process stage the processes agree after every step, so all of
+them stop at the same one. Outside training a signal stops the stage where it is. Either way
 the stage is recorded as ``interrupted`` in ``summary.json`` and the process exits with the conventional code
 (128 + the signal number: 130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1, 140 for SIGUSR2).
 

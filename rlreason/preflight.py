@@ -87,9 +87,9 @@ def made_by_a_stage(spec, stages: list[str]) -> bool:
 
 def _check_rewards(cfg, rows: list[dict], stages: list[str]) -> None:
     from rlreason.rewards import RewardError, build_reward
-    from rlreason.rewards.samples import sample_call
     from rlreason.rewards.guard import call
     from rlreason.rewards.registry import check_specs
+    from rlreason.rewards.samples import sample_call
 
     check_specs(cfg.reward.functions)  # before any is skipped: the names are known without the models
     sample = [rows[0], rows[-1]] if len(rows) > 1 else rows

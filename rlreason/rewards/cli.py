@@ -68,8 +68,8 @@ def check(spec: str, kwargs: dict, per_task: int, overrides: list[str], timeout_
     """Build and call the reward of ``spec`` on sample rows; print a table; returns the figures."""
     from rlreason.config import compose
     from rlreason.rewards.guard import call
-    from rlreason.rewards.samples import sample_call
     from rlreason.rewards.registry import RewardSpec, build_reward
+    from rlreason.rewards.samples import sample_call
 
     cfg = compose(overrides)
     rows = sample_rows(cfg, per_task)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rlreason.tasks import TASKS
 from rlreason.tasks.common import think_answer
 
+
 def correct_reply(row: dict) -> str:
     """A reply its task's checker accepts, for a GRPO row (a reasoning answer for rows of no known task)."""
     task = TASKS.get(row.get("task"))
