@@ -41,7 +41,8 @@ def test_a_yaml_option_sets_only_what_it_changes(option):
     package = header.removeprefix("# @package ").strip() if header.startswith("# @package") else group
     defaults = OmegaConf.structured(RLReasonConfig)
     # An option built on another of its group (a checkpoint preset on model=pretrained) changes that one's values.
-    bases = [yaml.safe_load((option.parent / f"{b}.yaml").read_text()) for b in values.get("defaults", []) if isinstance(b, str) and b != "_self_"]
+    bases = [yaml.safe_load((option.parent / f"{b}.yaml").read_text()) for b in values.get("defaults", [])
+             if isinstance(b, str) and b != "_self_" and not b.startswith("/")]
     for key, value in _leaves(values):
         path = key if package == "_global_" else f"{package}.{key}"
         default = OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(defaults, path)}))["v"]
@@ -68,6 +69,10 @@ def test_a_checkpoint_preset_is_the_pretrained_recipe_plus_its_own_changes(prese
     cfg = compose([f"model={preset}", "model.path=x"])
     assert cfg.model.source.value == "pretrained" and cfg.model.model_type
     own = yaml.safe_load((CONF / "model" / f"{preset}.yaml").read_text())
+    # an algo preset it names (`- /algo/gspo`) is kept in conf/algo/ only, and applies to grpo.*
+    algos = [entry.removeprefix("/algo/") for entry in own.get("defaults", []) if str(entry).startswith("/algo/")]
+    for algo in algos:
+        own.setdefault("grpo", {}).update(yaml.safe_load((CONF / "algo" / f"{algo}.yaml").read_text()))
     for key, value in _leaves(own):
         assert OmegaConf.select(cfg, key) == value
     changed = {key for key, _ in _leaves(OmegaConf.to_container(pretrained))
