@@ -39,19 +39,10 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from rlreason.config import CONFIG_MODULE, ConfigError, compose, register_schema  # noqa: E402
+from rlreason.config import CONFIG_MODULE, ConfigError, compose, register_schema, renamed  # noqa: E402
 from rlreason.errors import UserError, exit_with  # noqa: E402
 
 logger = logging.getLogger("rlreason")
-
-# Override keys a release used before each task owned one config section; they still work, with a warning.
-RENAMED_KEYS = {
-    "data.arithmetic.": "data.reasoning.",
-    "data.sft_size": "data.reasoning.sft_size",
-    "data.grpo_size": "data.reasoning.grpo_size",
-    "data.test_size": "data.reasoning.test_size",
-    "eval.function_calling.": "eval.tool_calling.",
-}
 
 register_schema()
 
@@ -88,21 +79,6 @@ def _main(cfg: DictConfig) -> None:
     except UserError as error:
         exit_with(error)
     print_summary(run)
-
-
-def renamed(args: list[str]) -> list[str]:
-    """``args`` with renamed override keys replaced by their new names (one warning line each)."""
-    fixed = []
-    for arg in args:
-        prefix = arg[: len(arg) - len(arg.lstrip("+~"))]
-        key, sep, value = arg[len(prefix) :].partition("=")
-        for old, new in RENAMED_KEYS.items():
-            if key == old or (old.endswith(".") and key.startswith(old)):
-                print(f"rlreason: {key} is now {new + key[len(old):]}; the old name will go away", file=sys.stderr)
-                arg = f"{prefix}{new}{key[len(old):]}{sep}{value}"
-                break
-        fixed.append(arg)
-    return fixed
 
 
 USAGE = """\

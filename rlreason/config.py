@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from dataclasses import dataclass, field
 
 from hydra import compose as hydra_compose
@@ -34,7 +35,13 @@ from rlreason.pipeline import PipelineConfig
 from rlreason.resume import ResumeConfig
 from rlreason.rewards import RewardConfig
 from rlreason.rollout.config import RolloutConfig
-from rlreason.stages.config import EvalConfig, GRPOStageConfig, RewardModelStageConfig, SFTStageConfig
+from rlreason.stages.config import (
+    EvalConfig,
+    GRPOStageConfig,
+    RejectionSamplingConfig,
+    RewardModelStageConfig,
+    SFTStageConfig,
+)
 from rlreason.tracking import LoggerConfig
 
 
@@ -53,6 +60,7 @@ class RLReasonConfig:
     reward_model: RewardModelStageConfig = field(default_factory=RewardModelStageConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    rejection_sampling: RejectionSamplingConfig = field(default_factory=RejectionSamplingConfig)  # rollout stage
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     resume: ResumeConfig = field(default_factory=ResumeConfig)  # what a re-run in the same run_dir reuses
@@ -65,6 +73,34 @@ class RLReasonConfig:
 
 
 CONFIG_MODULE = "rlreason.conf"  # the package holding conf/ (shipped in the wheel)
+
+# Override keys an earlier release used; they still work on the command line, with a warning. A key ending in
+# "." renames everything under it.
+RENAMED_KEYS = {
+    "data.arithmetic.": "data.reasoning.",
+    "data.sft_size": "data.reasoning.sft_size",
+    "data.grpo_size": "data.reasoning.grpo_size",
+    "data.test_size": "data.reasoning.test_size",
+    "eval.function_calling.": "eval.tool_calling.",
+    # the rollout stage's settings had shared the engine's section
+    **{f"rollout.{key}": f"rejection_sampling.{key}"
+       for key in ("size", "num_completions", "temperature", "max_tokens", "keep", "min_reward", "batch_size")},
+}
+
+
+def renamed(args: list[str]) -> list[str]:
+    """``args`` (command-line overrides) with renamed keys replaced by their new names, one warning line each."""
+    fixed = []
+    for arg in args:
+        prefix = arg[: len(arg) - len(arg.lstrip("+~"))]
+        key, sep, value = arg[len(prefix) :].partition("=")
+        for old, new in RENAMED_KEYS.items():
+            if key == old or (old.endswith(".") and key.startswith(old)):
+                print(f"rlreason: {key} is now {new + key[len(old):]}; the old name will go away", file=sys.stderr)
+                arg = f"{prefix}{new}{key[len(old):]}{sep}{value}"
+                break
+        fixed.append(arg)
+    return fixed
 
 
 def register_schema() -> None:

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 EXECUTION_KEYS = (
     "sft.logging_steps", "sft.save_steps", "sft.save_total_limit",
     "grpo.logging_steps", "grpo.save_steps", "grpo.save_total_limit",
-    "rollout.server", "rollout.kv_cache_gib", "rollout.gpu_memory_utilization", "rollout.batch_size",
+    "rollout.server", "rollout.kv_cache_gib", "rollout.gpu_memory_utilization", "rejection_sampling.batch_size",
     "eval.batch_size", "eval.fail_on_regression",
 )
 

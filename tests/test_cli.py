@@ -2,8 +2,7 @@
 
 import pytest
 
-from rlreason.cli import renamed
-from rlreason.config import compose
+from rlreason.config import compose, renamed
 
 
 def test_old_keys_are_rewritten_to_their_new_names(capsys):
@@ -14,6 +13,14 @@ def test_old_keys_are_rewritten_to_their_new_names(capsys):
     assert len(warnings) == 4 and warnings[0] == "rlreason: data.arithmetic.shortcut_rate is now data.reasoning.shortcut_rate; the old name will go away"
     cfg = compose(args[:3])
     assert cfg.data.reasoning.shortcut_rate == 0 and cfg.eval.tool_calling.limit == 3
+
+
+def test_the_rollout_stages_old_keys_move_to_their_section_and_the_engines_stay(capsys):
+    args = renamed(["rollout.min_reward=0.5", "rollout.keep=best", "rollout.max_model_length=256"])
+    assert args == ["rejection_sampling.min_reward=0.5", "rejection_sampling.keep=best", "rollout.max_model_length=256"]
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2
+    cfg = compose(args)
+    assert cfg.rejection_sampling.min_reward == 0.5 and cfg.rollout.max_model_length == 256
 
 
 def test_current_keys_pass_unchanged(capsys):

@@ -112,3 +112,11 @@ def test_a_failed_stage_with_a_new_config_starts_over(tmp_path):
     ran(tmp_path, stop_at="grpo", status="failed")
     done, steps = actions(tmp_path, "grpo.learning_rate=1e-5")
     assert done["grpo"] == "run" and "it failed, and its config changed" in steps["grpo"].reason
+
+
+def test_the_rollout_stages_settings_are_not_part_of_grpos_fingerprint():
+    """Changing what rejection sampling keeps re-runs the rollout stage, not the GRPO stage before it."""
+    grpo, rollout = importlib.import_module(STAGES["grpo"]), importlib.import_module(STAGES["rollout"])
+    before, after = compose(["pipeline=r1_full"]), compose(["pipeline=r1_full", "rejection_sampling.min_reward=0.5"])
+    assert stage_config(before, grpo.CONFIG_KEYS) == stage_config(after, grpo.CONFIG_KEYS)
+    assert stage_config(before, rollout.CONFIG_KEYS) != stage_config(after, rollout.CONFIG_KEYS)

@@ -41,7 +41,7 @@ def test_the_full_pipeline_repeats_sft_and_grpo_around_a_rollout_stage():
         ("data.reasoning.ops=[/]", "data.reasoning.ops: unknown or empty ['/']"),
         ("logger.name=mlflow", "logger.name: got 'mlflow'; allowed: 'wandb', 'none'"),
         ("rollout=sglang", "rollout=sglang: no such option in conf/rollout/; allowed: hf, vllm_colocate, vllm_server"),
-        ("rollout.keep=top", "rollout.keep: Invalid value 'top', expected one of [all, passing, best]"),
+        ("rejection_sampling.keep=top", "rejection_sampling.keep: Invalid value 'top', expected one of [all, passing, best]"),
         ("eval.safety.judge.kind=llm", "eval.safety.judge.kind: got 'llm'; allowed: 'rule', 'classifier', 'endpoint'"),
     ],
 )

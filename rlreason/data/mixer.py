@@ -114,7 +114,7 @@ def rollout_sft_dataset(path: str, cfg, seed: int) -> Dataset:
     cfg = as_dataclass(cfg)
     kept = load_file(path, "the rollout stage's kept completions").to_list()
     if not kept:
-        raise UserError(f"{path}: the rollout stage kept no completion; lower rollout.min_reward or use rollout.keep=all")
+        raise UserError(f"{path}: the rollout stage kept no completion; lower rejection_sampling.min_reward or use rejection_sampling.keep=all")
     rows = [{"prompt": r["prompt"], "completion": r["completion"], "tools": r["tools"]} for r in kept]
     return _mixed(rows + _skill_sft_rows(cfg, seed), len(rows), seed)
 

@@ -21,15 +21,6 @@ class RolloutMode(str, Enum):
     server = "server"
 
 
-class KeepRollouts(str, Enum):
-    """Rejection sampling in the rollout stage: keep every completion, those at or above ``min_reward``, or
-    each prompt's best one (if it reaches ``min_reward``)."""
-
-    all = "all"
-    passing = "passing"
-    best = "best"
-
-
 @dataclass
 class ServerConfig:
     """``rollout.server``: the vLLM server of ``rollout=vllm_server``."""
@@ -42,7 +33,8 @@ class ServerConfig:
 
 @dataclass
 class RolloutConfig:
-    """``conf/rollout/``: the engine GRPO samples with (``rlreason/rollout/``) and the rollout stage's sampling.
+    """``conf/rollout/``: the engine that samples completions (``rlreason/rollout/``) for GRPO, the rollout
+    stage (whose own settings are ``rejection_sampling``) and the evals.
 
     Default (``rollout=vllm_colocate``): vLLM in the training process. On CPU the engine runs the policy's
     dtype, in-process, with weights synced by checkpoint-format reload and expert repack; on GPU it is TRL's
@@ -69,14 +61,6 @@ class RolloutConfig:
     # vLLM colocated on CPU: seed each sampled completion by the run's seed, the step and its place in the
     # step's global batch, so the samples do not depend on the number of training processes.
     seed_per_request: bool = False
-    # The rollout stage (rlreason/stages/rollout.py): prompts from the GRPO data, n completions each.
-    size: int = 512
-    num_completions: int = 4
-    temperature: float = 1.0
-    max_tokens: int = 96
-    keep: KeepRollouts = KeepRollouts.passing  # all | passing (total reward >= min_reward) | best (per prompt)
-    min_reward: float = 1.0
-    batch_size: int = 64  # prompts per generate call when the rollout stage falls back to HF
 
     def __post_init__(self) -> None:
         if self.routing_agreement_samples < 0:

@@ -2,7 +2,8 @@
 schema (``rlreason/config.py``) loads without TRL, vLLM or torch: ``conf/sft/`` configures
 :mod:`rlreason.stages.sft`, ``conf/reward_model/`` :mod:`rlreason.stages.reward_model`, ``conf/grpo/``
 :mod:`rlreason.stages.grpo`, ``conf/eval/`` :mod:`rlreason.stages.eval`. Field defaults are the values the product
-ships; the YAML files carry only what they change.
+ships; the YAML files carry only what they change. The section ``rejection_sampling`` configures
+:mod:`rlreason.stages.rollout` (the R1 recipe's rejection sampling; it has no option files).
 """
 
 from __future__ import annotations
@@ -54,6 +55,38 @@ class SFTStageConfig:
                 raise ValueError(f"sft.{key}: got {getattr(self, key)}; must be >= {low}")
         if self.learning_rate < 0:
             raise ValueError(f"sft.learning_rate: got {self.learning_rate}; must be >= 0")
+
+
+# --- rollout (rejection sampling) ----------------------------------------------------------------------------
+
+
+class KeepRollouts(str, Enum):
+    """Which sampled completions the rollout stage keeps: every one, those whose total reward reaches
+    ``min_reward``, or each prompt's best one (if it reaches ``min_reward``)."""
+
+    all = "all"
+    passing = "passing"
+    best = "best"
+
+
+@dataclass
+class RejectionSamplingConfig:
+    """``rejection_sampling``: the rollout stage (``pipeline=r1_full``) samples completions from the latest
+    checkpoint with the ``rollout`` engine and keeps the ones that pass, for the next SFT stage. Its own section,
+    so that changing what it keeps re-runs it and not the GRPO stage before it."""
+
+    size: int = 512  # prompts: the first rows of the GRPO data
+    num_completions: int = 4  # completions per prompt
+    temperature: float = 1.0
+    max_tokens: int = 96
+    keep: KeepRollouts = KeepRollouts.passing  # all | passing (total reward >= min_reward) | best (per prompt)
+    min_reward: float = 1.0
+    batch_size: int = 64  # prompts per generate call when the stage samples with Hugging Face generate
+
+    def __post_init__(self) -> None:
+        for key in ("size", "num_completions", "max_tokens", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"rejection_sampling.{key}: got {getattr(self, key)}; must be >= 1")
 
 
 # --- reward_model ------------------------------------------------------------------------------------------

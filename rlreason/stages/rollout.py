@@ -1,14 +1,15 @@
 """Stage **rollout**: sample completions from the latest checkpoint, score them, write a dataset.
 
 Features:
-- prompts: the first ``rollout.size`` rows of the GRPO data (every task in the mix, tools rendered by the
-  chat template), ``rollout.num_completions`` samples each at ``rollout.temperature``, seeded per prompt;
+- prompts: the first ``rejection_sampling.size`` rows of the GRPO data (every task in the mix, tools rendered by
+  the chat template), ``rejection_sampling.num_completions`` samples each at ``rejection_sampling.temperature``,
+  seeded per prompt;
 - the engine of ``rollout.engine`` (vLLM, or Hugging Face ``generate`` with ``rollout=hf`` or without vLLM),
   through the generators the eval stage uses (``rlreason/rollout/generation.py``);
 - every reward of ``reward.functions`` per completion (None where a reward does not apply), the weighted
   total, prompt and completion token counts;
-- rejection sampling (``rollout.keep``): ``all``, ``passing`` (total >= ``rollout.min_reward``) or ``best``
-  (each prompt's best completion, if it passes) marks rows ``kept``;
+- rejection sampling (``rejection_sampling.keep``): ``all``, ``passing`` (total >= ``rejection_sampling.min_reward``)
+  or ``best`` (each prompt's best completion, if it passes) marks rows ``kept``;
 - writes ``rollout/rollouts.parquet`` and ``.jsonl`` (every completion) and ``rollout/sft.jsonl`` (the kept
   ones as prompt-completion conversations). A later ``sft`` stage trains on that file: the R1 recipe's
   rejection-sampling SFT (``pipeline=r1_full``).
@@ -31,7 +32,7 @@ from rlreason.runtime import resolve_device, seed_everything
 from rlreason.stages.contract import StageResult
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
-CONFIG_KEYS = ("seed", "data", "rollout", "reward")
+CONFIG_KEYS = ("seed", "data", "rollout", "rejection_sampling", "reward")
 
 
 def _total(scores: list[float | None], weights: list[float]) -> float:
@@ -58,12 +59,12 @@ def run(cfg, run) -> StageResult:
     device = resolve_device(cfg.device)
     source = run.latest_checkpoint()
     out = run.stage_dir("rollout")
-    r = cfg.rollout
+    r = cfg.rejection_sampling
     rows, _ = grpo_rows(cfg.data, cfg.seed)
     rows = rows[: r.size]
     rewards = build_rewards(cfg.reward)  # before sampling, so a bad reward spec fails in seconds
-    generator = build_generator(r.engine, "rollout.engine", device=device, seed=cfg.seed, rollout=r, batch_size=r.batch_size,
-                                checkpoint=source)
+    generator = build_generator(cfg.rollout.engine, "rollout.engine", device=device, seed=cfg.seed, rollout=cfg.rollout,
+                                batch_size=r.batch_size, checkpoint=source)
     with contextlib.closing(generator):
         generator.load(source)
         tools = [row_tools(row) for row in rows]

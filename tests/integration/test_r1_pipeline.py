@@ -273,8 +273,8 @@ def test_the_eval_command_scores_a_list_of_checkpoints_against_the_first(complet
 
 
 def test_r1_full_runs_rejection_sampling_between_two_rounds_of_rl(tmp_path):
-    process = rlreason(tmp_path, "logger=none", "pipeline=r1_full", "rollout.size=8", "rollout.num_completions=2",
-                       "rollout.keep=all", "sft.rejection_sampling.max_steps=4", "grpo.max_steps=2",
+    process = rlreason(tmp_path, "logger=none", "pipeline=r1_full", "rejection_sampling.size=8",
+                       "rejection_sampling.num_completions=2", "rejection_sampling.keep=all", "sft.rejection_sampling.max_steps=4", "grpo.max_steps=2",
                        "sft.max_steps=8", "eval.num_samples=0")  # the stages' order and hand-offs, not learning
     output = finish(process)
     assert process.returncode == 0, output[-4000:]

@@ -25,7 +25,8 @@ def test_rejection_sampling_keeps_passing_or_each_prompts_best():
 def test_rollouts_are_scored_written_and_feed_the_next_sft(tmp_path, initialized_run):
     cfg, run = initialized_run(tmp_path, [
         "logger=none", "model.tiny_moe.tokenizer_corpus_size=200", "data.tool_calling.grpo_size=4",
-        "rollout.size=6", "rollout.num_completions=3", "rollout.max_tokens=8", "rollout.keep=all",
+        "rejection_sampling.size=6", "rejection_sampling.num_completions=3", "rejection_sampling.max_tokens=8",
+        "rejection_sampling.keep=all",
         "reward=all_scenario", "sft.rejection_sampling.max_steps=2",
     ])
     result = rollout.run(cfg, run)
