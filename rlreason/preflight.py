@@ -137,11 +137,11 @@ def check_inputs(cfg, stages: list[str]) -> None:
             raise UserError("data: no GRPO rows (every data.<task>.grpo_size is 0, or the train file is empty)")
         _check_rewards(cfg, rows, stages)
     if "reward_model" in stages:
-        from rlreason.stages.reward_model import preference_splits
+        from rlreason.data.preferences import preference_splits
 
         preference_splits(cfg, cfg.seed)
     if "eval" in stages:
-        from rlreason.stages.eval import load_suites
+        from rlreason.data.mixer import load_suites
 
         if not load_suites(cfg):
             raise UserError("eval: no suite to run (every data.<task>.test_size is 0 and no eval.<task>.data is set)")
@@ -155,15 +155,6 @@ def check_inputs(cfg, stages: list[str]) -> None:
     logger.info("pre-flight: inputs of %s checked in %.1f s", ", ".join(stages) or "no stage", time.perf_counter() - start)
 
 
-def context_limit(cfg, checkpoint: str) -> int:
-    """The longest sequence GRPO can sample: the engine's context and the model's positions, whichever is less."""
-    from transformers import AutoConfig
-
-    positions = getattr(AutoConfig.from_pretrained(checkpoint).get_text_config(), "max_position_embeddings", None)
-    limits = [cfg.rollout.max_model_length] if cfg.rollout.engine.value == "vllm" else []
-    return min(limits + ([positions] if positions else [])) if limits or positions else 10**9
-
-
 def check_context(cfg, checkpoint: str, stages: list[str]) -> None:
     """Every GRPO prompt fits the context with ``grpo.max_completion_length`` to spare (or is allowed to be
     dropped with ``data.drop_long_prompts``)."""
@@ -171,6 +162,7 @@ def check_context(cfg, checkpoint: str, stages: list[str]) -> None:
         return
     from rlreason.data.mixer import grpo_rows, prompt_lengths
     from rlreason.models.loading import load_tokenizer
+    from rlreason.rollout.engine import context_limit
 
     limit = context_limit(cfg, checkpoint)
     budget = limit - cfg.grpo.max_completion_length

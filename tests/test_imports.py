@@ -83,6 +83,16 @@ def test_the_library_below_the_stages_never_imports_what_runs_them():
     assert reaching_up == []
 
 
+def test_a_stage_imports_no_other_stage_and_nothing_that_runs_the_stages():
+    """A stage builds on the library and the shared training skeleton only: a helper two stages need lives in the
+    layer that owns its concept (data, rollout, models), not in one stage or the pre-flight."""
+    shared = (*STAGE_CONTRACT, "rlreason.stages.training")
+    stages = {name: targets for name, targets in graph().items() if name.startswith("rlreason.stages.")}
+    reaching = sorted((name, target) for name, targets in stages.items() for target in targets
+                      if target.startswith(RUNNERS) and target not in shared and target != name)
+    assert reaching == []
+
+
 def test_the_graph_is_read_from_every_kind_of_import():
     """The checks above see imports inside functions and relative ones (a loop hidden in a function is a loop)."""
     edges = graph()

@@ -28,7 +28,7 @@ from rlreason.errors import UserError
 from rlreason.models.chat import render_prompt
 from rlreason.models.tokenizer import render
 from rlreason.tasks import TASKS
-from rlreason.tasks.common import load_file
+from rlreason.tasks.common import limited, load_file
 from rlreason.tasks.reasoning import ReasoningConfig
 from rlreason.tasks.safety import SafetyConfig
 from rlreason.tasks.tool_calling import ToolCallingConfig
@@ -181,6 +181,17 @@ def held_out_sets(cfg, seed: int, names=None) -> dict[str, list]:
     cfg = as_dataclass(cfg)
     sets = {name: task.held_out_examples(cfg, seed) for name, task in TASKS.items() if names is None or name in names}
     return {name: examples for name, examples in sets.items() if examples}
+
+
+def load_suites(cfg) -> dict[str, list]:
+    """Each task's examples, loaded once for all checkpoints: its public-format file when ``eval.<task>.data``
+    is set, else its held-out split of ``data`` (tasks with neither are left out)."""
+    with_files = {name for name in TASKS if cfg.eval[name].data}
+    suites = held_out_sets(cfg.data, cfg.seed, [name for name in TASKS if name not in with_files])
+    for name in with_files:
+        files = cfg.eval[name]
+        suites[name] = limited(TASKS[name].load_public(files.data, files.answers), files.limit)
+    return {name: suites[name] for name in TASKS if name in suites}
 
 
 def tokenizer_corpus(cfg, size: int, seed: int) -> list[str]:

@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from rlreason.data.mixer import as_dataclass, row_tools
 from rlreason.errors import UserError
-from rlreason.rewards.model import prompt_text
+from rlreason.models.chat import prompt_text
 from rlreason.tasks import TASKS
 from rlreason.tasks.common import completion_text, load_file, require_values
 
@@ -47,3 +47,15 @@ def rendered(pairs: list[dict], tokenizer) -> Dataset:
          "rejected": completion_text(pair["rejected"]), "task": pair.get("task") or "file"}
         for pair in pairs
     ])
+
+
+def preference_splits(cfg, seed: int):
+    """(train pairs, test pairs) as the config says: files, or built from the tasks."""
+    rm = cfg.reward_model
+    if rm.train_file:
+        train = file_pairs(rm.train_file, "reward_model.train_file")
+        if rm.test_file:
+            return train, file_pairs(rm.test_file, "reward_model.test_file")
+        cut = max(1, len(train) // 10)  # no test file: the last tenth is held out
+        return train[:-cut], train[-cut:]
+    return task_pairs(cfg.data, "train", rm.pairs_per_task, seed), task_pairs(cfg.data, "test", rm.test_pairs_per_task, seed)

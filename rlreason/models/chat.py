@@ -9,3 +9,8 @@ def render_prompt(tokenizer, prompt, tools: list[dict] | None = None, *, tokeniz
     return tokenizer.apply_chat_template(
         prompt, tools=tools or None, add_generation_prompt=True, tokenize=tokenize, return_dict=False
     )
+
+
+def prompt_text(tokenizer, prompt, tools: list[dict] | None = None) -> str:
+    """A prompt as the policy saw it: chat messages through its template (with the row's tools), text as is."""
+    return render_prompt(tokenizer, prompt, tools) if isinstance(prompt, list) else prompt

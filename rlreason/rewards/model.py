@@ -16,16 +16,11 @@ from pathlib import Path
 
 from rlreason.data.mixer import row_tools
 from rlreason.distributed.zero import whole_weights
-from rlreason.models.chat import render_prompt
+from rlreason.models.chat import prompt_text
 from rlreason.rewards.guard import RewardSpecError
 from rlreason.tasks.common import completion_text
 
 logger = logging.getLogger(__name__)
-
-
-def prompt_text(tokenizer, prompt, tools=None) -> str:
-    """A prompt as the policy saw it: chat messages through its template (with the row's tools), text as is."""
-    return render_prompt(tokenizer, prompt, tools) if isinstance(prompt, list) else prompt
 
 
 def reward_text(tokenizer, prompt, completion, tools=None) -> str:

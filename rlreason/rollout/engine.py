@@ -9,6 +9,15 @@ import os
 logger = logging.getLogger(__name__)
 
 
+def context_limit(cfg, checkpoint: str) -> int:
+    """The longest sequence GRPO can sample: the engine's context and the model's positions, whichever is less."""
+    from transformers import AutoConfig
+
+    positions = getattr(AutoConfig.from_pretrained(checkpoint).get_text_config(), "max_position_embeddings", None)
+    limits = [cfg.rollout.max_model_length] if cfg.rollout.engine.value == "vllm" else []
+    return min(limits + ([positions] if positions else [])) if limits or positions else 10**9
+
+
 def cpu_unsupported(config) -> str | None:
     """Why vLLM's CPU build cannot run a model of this (transformers) ``config``, or None when it can.
 

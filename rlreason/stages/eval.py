@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rlreason import tracking
-from rlreason.data.mixer import held_out_sets
+from rlreason.data.mixer import load_suites
 from rlreason.errors import MissingInput, UserError
 from rlreason.evals import retention
 from rlreason.evals.gates import evaluate_gate, markdown_report
@@ -34,7 +34,6 @@ from rlreason.rollout.generation import build_generator
 from rlreason.runtime import resolve_device, seed_everything
 from rlreason.stages.contract import StageResult, stage_name
 from rlreason.tasks import TASKS
-from rlreason.tasks.common import limited
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
 CONFIG_KEYS = ("seed", "data", "eval")
@@ -45,17 +44,6 @@ RL_STAGES = ("grpo",)
 
 class RegressionError(RuntimeError):
     """A gate failed and ``eval.fail_on_regression`` is set."""
-
-
-def load_suites(cfg) -> dict[str, list]:
-    """Each task's examples, loaded once for all checkpoints: its public-format file when ``eval.<task>.data``
-    is set, else its held-out split of ``data`` (tasks with neither are left out)."""
-    with_files = {name for name in TASKS if cfg.eval[name].data}
-    suites = held_out_sets(cfg.data, cfg.seed, [name for name in TASKS if name not in with_files])
-    for name in with_files:
-        files = cfg.eval[name]
-        suites[name] = limited(TASKS[name].load_public(files.data, files.answers), files.limit)
-    return {name: suites[name] for name in TASKS if name in suites}
 
 
 def listed_checkpoints(paths: list[str]) -> dict[str, str]:

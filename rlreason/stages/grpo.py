@@ -30,24 +30,21 @@ from pathlib import Path
 from transformers import AutoConfig
 from trl import GRPOConfig
 
-from rlreason import tracking
 from rlreason.data.mixer import grpo_dataset, without_long_prompts
 from rlreason.distributed import cluster
-from rlreason.distributed.comm import from_every_process, is_main_process, per_process
-from rlreason.distributed.zero import prepare_model, trainer_args
+from rlreason.distributed.comm import is_main_process, per_process
+from rlreason.distributed.zero import prepare_model
 from rlreason.models.loading import is_moe, load_policy, load_tokenizer
+from rlreason.models.lora import peft_config
 from rlreason.models.routing import ExpertLoad, freeze_routers, has_trl_load_balancing
-from rlreason.preflight import context_limit
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
-from rlreason.rollout.engine import uses_vllm
+from rlreason.rollout.engine import context_limit, uses_vllm
 from rlreason.rollout.routing_agreement import EngineRoutes, PolicyRoutes, RoutingAgreement
 from rlreason.rollout.server import CPUServerGeneration, managed_server
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
-from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
-from rlreason.models.lora import peft_config
 from rlreason.stages.contract import StageResult
-from rlreason.stages.training import SaveOnInterrupt, last_complete_checkpoint, parameter_metrics, save_trained
+from rlreason.stages.training import TrainingStage, trainer_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -84,27 +81,24 @@ def router_aux_loss_coef(cfg, config) -> float:
     return coef
 
 
-def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, config) -> GRPOConfig:
-    """TRL's config for the policy of ``config`` (its transformers config). Built before the policy is loaded:
-    under ZeRO-3 it makes ``from_pretrained`` create every parameter already sharded."""
+def grpo_config(cfg, out: Path, reward_weights: list[float], device: str, config) -> GRPOConfig:
+    """TRL's config for the policy of ``config`` (its transformers config), for the stage folder ``out``. Built
+    before the policy is loaded: under ZeRO-3 it makes ``from_pretrained`` create every parameter already
+    sharded."""
     g = cfg.grpo
     return GRPOConfig(
+        **trainer_arguments(cfg, g, out, device),
         use_vllm=uses_vllm(cfg.rollout.engine, "rollout.engine", device=device, config=config),
         vllm_mode=cfg.rollout.mode.value,
         vllm_server_timeout=cfg.rollout.server.timeout,
         vllm_max_model_length=cfg.rollout.max_model_length,
         vllm_gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
         vllm_importance_sampling_correction=importance_sampling_correction(cfg, device),
-        output_dir=output_dir,
         max_steps=g.max_steps,
-        learning_rate=g.learning_rate,
-        lr_scheduler_type=g.lr_scheduler_type,
-        warmup_steps=g.warmup_steps,
         per_device_train_batch_size=per_process(g.prompts_per_step * g.num_generations,
-                                                            "grpo.prompts_per_step * grpo.num_generations"),
+                                                "grpo.prompts_per_step * grpo.num_generations"),
         num_generations=g.num_generations,
         max_completion_length=g.max_completion_length,
-        gradient_checkpointing=cfg.model.gradient_checkpointing,
         temperature=g.temperature,
         beta=g.beta,
         epsilon=g.epsilon,
@@ -116,16 +110,6 @@ def grpo_config(cfg, output_dir: str, reward_weights: list[float], device: str, 
         mask_truncated_completions=g.mask_truncated_completions,
         router_aux_loss_coef=router_aux_loss_coef(cfg, config),
         reward_weights=reward_weights,
-        logging_steps=g.logging_steps,
-        save_strategy="steps",
-        save_steps=g.save_steps,
-        save_total_limit=g.save_total_limit,
-        report_to=tracking.report_to(cfg),
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        dataloader_num_workers=0,
-        **precision_args(device),
-        **trainer_args(Path(output_dir).parent),
     )
 
 
@@ -171,28 +155,25 @@ def routing_agreement(cfg, trainer, model) -> RoutingAgreement | None:
 
 
 def run(cfg, run) -> StageResult:
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
+    stage = TrainingStage(cfg, run, "grpo")
+    device = stage.device
     source = run.latest_checkpoint()
-    out = run.stage_dir("grpo")
-    checkpoints = out / "checkpoints"
     tokenizer = load_tokenizer(source)
     rewards = build_rewards(cfg.reward)
-    args = grpo_config(cfg, str(checkpoints), [r.weight for r in rewards], device, AutoConfig.from_pretrained(source))
+    args = grpo_config(cfg, stage.out, [r.weight for r in rewards], device, AutoConfig.from_pretrained(source))
     model = load_policy(source)  # after the config: under ZeRO-3 each process loads its shards only
     if cfg.grpo.freeze_router:
         frozen = freeze_routers(model) if is_moe(model) else 0
         logger.info("grpo.freeze_router: %d routers frozen%s", frozen, "" if frozen else f" ({type(model).__name__} has none)")
     prepare_model(model, cfg.distributed.strategy)
-    resume = last_complete_checkpoint(checkpoints)
     train_dataset = grpo_dataset(cfg.data, cfg.seed, tokenizer)
     if cfg.data.drop_long_prompts:
         train_dataset = without_long_prompts(train_dataset, tokenizer, context_limit(cfg, source) - cfg.grpo.max_completion_length)
     server = contextlib.nullcontext()
     if args.use_vllm and args.vllm_mode == "server" and is_main_process():  # the one process that samples
         dtype = str(model.dtype).removeprefix("torch.")
-        server = managed_server(source, device, dtype, cfg.seed, cfg.rollout, out, cluster.layout(cfg, run.dir))
-    with tracking.stage_run(cfg, run, "grpo"), SaveOnInterrupt() as interrupt, server as server_url:
+        server = managed_server(source, device, dtype, cfg.seed, cfg.rollout, stage.out, cluster.layout(cfg, run.dir))
+    with stage.training(), server as server_url:
         args.vllm_server_base_url = server_url
         trainer = RolloutGRPOTrainer(
             model=model,
@@ -200,42 +181,34 @@ def run(cfg, run) -> StageResult:
             args=args,
             train_dataset=train_dataset,
             processing_class=tokenizer,
-            callbacks=[interrupt, MismatchWarning(cfg.rollout.max_logp_difference)],
-            cpu_engine=cpu_engine_args(cfg, args, model, device, server_url, out),
+            callbacks=stage.callbacks(MismatchWarning(cfg.rollout.max_logp_difference)),
+            cpu_engine=cpu_engine_args(cfg, args, model, device, server_url, stage.out),
             peft_config=peft_config(cfg.model.lora, model),
         )
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         trainer.routing_agreement = routing_agreement(cfg, trainer, model)
         if cfg.rollout.seed_per_request and colocated_cpu_engine(trainer) is None:
             logger.warning("rollout.seed_per_request applies to vLLM colocated on CPU; this engine samples from its own random stream")
-        result = trainer.train(resume_from_checkpoint=resume)
-    interrupt.raise_if_requested("grpo", trainer.state.global_step)
+        stage.train(trainer)
     routing = trainer.expert_load.totals() if trainer.expert_load else None
     agreement = trainer.routing_agreement.totals() if trainer.routing_agreement else None
     if routing and agreement:
         routing["routing_agreement"] = agreement
-    memory = from_every_process(round(peak_memory_mib(device), 1))
-    model_dir = save_trained(trainer, out, tokenizer, cfg.model.lora, source)
     reward_keys = ["reward"] + [f"rewards/{r.name}/mean" for r in rewards]
-    if is_main_process():
-        tracking.plot_training_curves(trainer.state.log_history, out / "rewards.png", reward_keys, "GRPO rewards")
+    model_dir, metrics = stage.save(tokenizer, source, plot=("rewards.png", reward_keys, "GRPO rewards"))
     history = [h for h in trainer.state.log_history if "reward" in h]
     mismatch = [h[MismatchWarning.KEY] for h in trainer.state.log_history if MismatchWarning.KEY in h]
     return StageResult(
         checkpoint=str(model_dir),
         metrics={
-            "steps": result.global_step,
-            "resumed_from": resume,
+            **metrics,
             "reward_first": history[0]["reward"] if history else None,
             "reward_last": history[-1]["reward"] if history else None,
             "rollout_engine": "vllm" if args.use_vllm else "hf",
             # the worst |log p_vLLM - log p_policy| of a sampled token: ~1e-5 when the weight sync is right
             "max_logp_difference": max(mismatch) if mismatch else None,
-            "seconds_per_step": seconds_per_step(result, resume),
             # per reward: calls, samples scored, samples that failed (rank 0's; W&B has rewards/<name>/failed)
             "rewards": {r.name: r.fn.stats() for r in rewards},
-            "peak_memory_mib": memory,  # per training process, in rank order
-            **parameter_metrics(trainer, cfg.model.lora),
             **({"moe": routing} if routing else {}),
         },
     )

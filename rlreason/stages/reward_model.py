@@ -26,16 +26,14 @@ from collections import defaultdict
 from transformers import AutoConfig, AutoModelForSequenceClassification
 from trl import RewardConfig, RewardTrainer
 
-from rlreason import tracking
-from rlreason.data.preferences import file_pairs, rendered, task_pairs
-from rlreason.distributed.comm import from_every_process, is_main_process, per_process
-from rlreason.distributed.zero import prepare_model, trainer_args
+from rlreason.data.preferences import preference_splits, rendered
+from rlreason.distributed.comm import is_main_process, per_process
+from rlreason.distributed.zero import prepare_model
 from rlreason.models.loading import ResumeConvertedWeights, load_tokenizer
-from rlreason.rewards.model import RewardModel
-from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.models.lora import peft_config
+from rlreason.rewards.model import RewardModel
 from rlreason.stages.contract import StageResult
-from rlreason.stages.training import SaveOnInterrupt, last_complete_checkpoint, parameter_metrics, save_trained
+from rlreason.stages.training import TrainingStage
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +43,6 @@ CONFIG_KEYS = ("seed", "data", "model.lora", "reward_model")
 
 class RewardStageTrainer(ResumeConvertedWeights, RewardTrainer):
     """TRL's ``RewardTrainer``, resuming an MoE backbone with its trained experts (``ResumeConvertedWeights``)."""
-
-
-def preference_splits(cfg, seed: int):
-    """(train pairs, test pairs) as the config says: files, or built from the tasks."""
-    rm = cfg.reward_model
-    if rm.train_file:
-        train = file_pairs(rm.train_file, "reward_model.train_file")
-        if rm.test_file:
-            return train, file_pairs(rm.test_file, "reward_model.test_file")
-        cut = max(1, len(train) // 10)  # no test file: the last tenth is held out
-        return train[:-cut], train[-cut:]
-    return task_pairs(cfg.data, "train", rm.pairs_per_task, seed), task_pairs(cfg.data, "test", rm.test_pairs_per_task, seed)
 
 
 def pairwise_accuracy(model: RewardModel, test) -> dict:
@@ -76,59 +62,38 @@ def pairwise_accuracy(model: RewardModel, test) -> dict:
 
 
 def run(cfg, run) -> StageResult:
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
+    stage = TrainingStage(cfg, run, "reward_model")
     rm = cfg.reward_model
     backbone = rm.backbone or run.latest_checkpoint()
-    out = run.stage_dir("reward_model")
-    checkpoints = out / "checkpoints"
     tokenizer = load_tokenizer(backbone)
     train_pairs, test_pairs = preference_splits(cfg, cfg.seed)
     train, test = rendered(train_pairs, tokenizer), rendered(test_pairs, tokenizer)
     logger.info("reward_model: %d training pairs, %d held out, backbone %s", len(train), len(test), backbone)
     args = RewardConfig(
-        output_dir=str(checkpoints),
+        **stage.trainer_args(rm),
         num_train_epochs=rm.num_train_epochs,
         per_device_train_batch_size=per_process(rm.batch_size, "reward_model.batch_size"),
-        learning_rate=rm.learning_rate,
-        gradient_checkpointing=cfg.model.gradient_checkpointing,
-        lr_scheduler_type=rm.lr_scheduler_type,
-        warmup_steps=rm.warmup_steps,
         max_length=rm.max_length,
         center_rewards_coefficient=rm.center_rewards_coefficient,
-        logging_steps=rm.logging_steps,
-        **({"save_strategy": "steps", "save_steps": rm.save_steps} if rm.save_steps else {"save_strategy": "no"}),
-        save_total_limit=rm.save_total_limit,
-        report_to=tracking.report_to(cfg),
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        dataloader_num_workers=0,
-        **precision_args(device),
-        **trainer_args(out),
     )
-    resume = last_complete_checkpoint(checkpoints)
-    with tracking.stage_run(cfg, run, "reward_model"), SaveOnInterrupt() as interrupt:
+    with stage.training():
         trainer = RewardStageTrainer(model=backbone, args=args, train_dataset=train.remove_columns("task"),
-                                     processing_class=tokenizer, callbacks=[interrupt],
+                                     processing_class=tokenizer, callbacks=stage.callbacks(),
                                      peft_config=peft_config(cfg.model.lora, AutoConfig.from_pretrained(backbone), "SEQ_CLS"))
         if trainer.model.config.pad_token_id is None:  # the head reads the last token before the padding
             trainer.model.config.pad_token_id = tokenizer.pad_token_id
         prepare_model(trainer.model, cfg.distributed.strategy)  # before train() wraps it in DeepSpeed's engine
-        result = trainer.train(resume_from_checkpoint=resume)
-    interrupt.raise_if_requested("reward_model", trainer.state.global_step)
-    memory = from_every_process(round(peak_memory_mib(device), 1))
-    model_dir = save_trained(trainer, out, tokenizer, cfg.model.lora, backbone, AutoModelForSequenceClassification,
-                             num_labels=1, pad_token_id=tokenizer.pad_token_id)
+        result = stage.train(trainer)
+    model_dir, metrics = stage.save(tokenizer, backbone, plot=("loss.png", ["loss", "accuracy"], "Reward model"),
+                                    model_class=AutoModelForSequenceClassification, num_labels=1,
+                                    pad_token_id=tokenizer.pad_token_id)
     held_out = {}
     if is_main_process():
-        tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "accuracy"], "Reward model")
-        held_out = pairwise_accuracy(RewardModel(str(model_dir), device=device, max_length=rm.max_length), test)
+        held_out = pairwise_accuracy(RewardModel(str(model_dir), device=stage.device, max_length=rm.max_length), test)
         logger.info("reward_model: held-out pairwise accuracy %.3f (%s)", held_out["accuracy"],
                     ", ".join(f"{k} {v:.3f}" for k, v in held_out["accuracy_per_task"].items()))
     return StageResult(
         checkpoint=None,  # not a policy: the next stage starts from the latest policy checkpoint
-        metrics={"model": str(model_dir), "backbone": backbone, "train_pairs": len(train), "train_loss": result.training_loss,
-                 "steps": result.global_step, "resumed_from": resume, "seconds_per_step": seconds_per_step(result, resume),
-                 "peak_memory_mib": memory,  # per training process, in rank order
-                 **parameter_metrics(trainer, cfg.model.lora), **held_out},
+        metrics={"model": str(model_dir), "backbone": backbone, "train_pairs": len(train),
+                 "train_loss": result.training_loss, **metrics, **held_out},
     )

@@ -21,16 +21,14 @@ from __future__ import annotations
 from transformers import AutoConfig
 from trl import SFTConfig, SFTTrainer
 
-from rlreason import tracking
 from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
-from rlreason.distributed.comm import from_every_process, is_main_process, per_process
-from rlreason.distributed.zero import prepare_model, trainer_args
+from rlreason.distributed.comm import per_process
+from rlreason.distributed.zero import prepare_model
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
-from rlreason.models.routing import ExpertLoad, LogsExpertLoad, has_trl_load_balancing
-from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.models.lora import peft_config
+from rlreason.models.routing import ExpertLoad, LogsExpertLoad, has_trl_load_balancing
 from rlreason.stages.contract import StageResult
-from rlreason.stages.training import SaveOnInterrupt, last_complete_checkpoint, parameter_metrics, save_trained
+from rlreason.stages.training import TrainingStage
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
 CONFIG_KEYS = ("seed", "data", "model.lora", "sft")
@@ -53,58 +51,30 @@ def training_data(cfg, run):
 
 
 def run(cfg, run) -> StageResult:
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
+    stage = TrainingStage(cfg, run, "sft")
     source = run.latest_checkpoint()
-    out = run.stage_dir("sft")
     tokenizer = load_tokenizer(source)
     config = AutoConfig.from_pretrained(source)
     dataset, max_steps, learning_rate = training_data(cfg, run)
     args = SFTConfig(
-        output_dir=str(out / "checkpoints"),
-        max_steps=max_steps,
+        **stage.trainer_args(cfg.sft, max_steps=max_steps, learning_rate=learning_rate),
         per_device_train_batch_size=per_process(cfg.sft.batch_size, "sft.batch_size"),
-        learning_rate=learning_rate,
-        lr_scheduler_type=cfg.sft.lr_scheduler_type,
-        warmup_steps=cfg.sft.warmup_steps,
         max_length=cfg.sft.max_length,
-        gradient_checkpointing=cfg.model.gradient_checkpointing,
-        logging_steps=cfg.sft.logging_steps,
-        **({"save_strategy": "steps", "save_steps": cfg.sft.save_steps} if cfg.sft.save_steps else {"save_strategy": "no"}),
-        save_total_limit=cfg.sft.save_total_limit,
-        report_to=tracking.report_to(cfg),
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        dataloader_num_workers=0,
-        **precision_args(device),
-        **trainer_args(out),
         # the architecture's own load-balancing weight (TRL's default), or none where TRL's loss cannot run
         router_aux_loss_coef=None if not is_moe(config) or has_trl_load_balancing(config) else 0.0,
     )
     model = load_policy(source)  # after the config: under ZeRO-3 each process loads its shards only
     prepare_model(model, cfg.distributed.strategy)
-    checkpoints = out / "checkpoints"
-    resume = last_complete_checkpoint(checkpoints)
-    with tracking.stage_run(cfg, run, "sft"), SaveOnInterrupt() as interrupt:
-        trainer = SFTStageTrainer(
-            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[interrupt],
-            peft_config=peft_config(cfg.model.lora, model),
-        )
+    with stage.training():
+        trainer = SFTStageTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                                  callbacks=stage.callbacks(), peft_config=peft_config(cfg.model.lora, model))
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
-        result = trainer.train(resume_from_checkpoint=resume)
-    interrupt.raise_if_requested("sft", trainer.state.global_step)
+        result = stage.train(trainer)
     routing = trainer.expert_load.totals() if trainer.expert_load else None
-    memory = from_every_process(round(peak_memory_mib(device), 1))
     if is_moe(model):  # SFTTrainer switches router logits on for its aux loss; saved that way, generate crashes
         model.config.get_text_config().output_router_logits = False
-    model_dir = save_trained(trainer, out, tokenizer, cfg.model.lora, source)
-    if is_main_process():
-        tracking.plot_training_curves(trainer.state.log_history, out / "loss.png", ["loss", "mean_token_accuracy"], "SFT")
+    model_dir, metrics = stage.save(tokenizer, source, plot=("loss.png", ["loss", "mean_token_accuracy"], "SFT"))
     return StageResult(
         checkpoint=str(model_dir),
-        metrics={"train_loss": result.training_loss, "steps": result.global_step, "resumed_from": resume,
-                 "seconds_per_step": seconds_per_step(result, resume),
-                 "peak_memory_mib": memory,  # per training process, in rank order
-                 **parameter_metrics(trainer, cfg.model.lora),
-                 **({"moe": routing} if routing else {})},
+        metrics={"train_loss": result.training_loss, **metrics, **({"moe": routing} if routing else {})},
     )

@@ -1,8 +1,12 @@
-"""What the training stages (sft, reward_model, grpo) share around their trainer: stopping on a signal with a
-checkpoint saved, the checkpoint to resume from, and saving the trained model."""
+"""The skeleton of the training stages (sft, reward_model, grpo): :class:`TrainingStage` seeds the stage, builds
+the trainer arguments every stage sets alike, resumes from the stage's last complete checkpoint, logs to the
+stage's W&B run, turns a stop signal into "save a checkpoint and stop" (:class:`SaveOnInterrupt`), and saves
+the trained model with the metrics every stage reports. A stage's module keeps only what is its own: its data,
+its trainer class and settings, its metrics."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -11,12 +15,13 @@ from pathlib import Path
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from rlreason import interrupt
-from rlreason.distributed.comm import is_main_process
-from rlreason.distributed.zero import whole_weights
+from rlreason import interrupt, tracking
+from rlreason.distributed.comm import from_every_process, is_main_process
+from rlreason.distributed.zero import trainer_args, whole_weights
 from rlreason.interrupt import STOP_SIGNALS, Interrupted
 from rlreason.models.loading import load_policy
 from rlreason.models.lora import ADAPTER_DIR, LoraSettings, save_merged, trainable_parameters
+from rlreason.runtime import peak_memory_mib, precision_args, resolve_device, seconds_per_step, seed_everything
 from rlreason.stages.contract import partial_dir, publish
 
 logger = logging.getLogger(__name__)
@@ -143,3 +148,93 @@ def parameter_metrics(trainer, lora: LoraSettings) -> dict:
     tensors = [t for s in state.values() for t in s.values() if torch.is_tensor(t)]
     metrics["optimizer_state_mib"] = round(sum(t.numel() * t.element_size() for t in tensors) / 2**20, 2)
     return metrics
+
+
+def trainer_arguments(cfg, section, out: str | Path, device: str, **changed) -> dict:
+    """The ``transformers.TrainingArguments`` every training stage sets alike, from its config ``section`` (its
+    schedule, logging and checkpoints) and the run (seed, precision, reporting, DeepSpeed), for the stage folder
+    ``out``; ``changed`` values take precedence. A stage adds its own."""
+    out = Path(out)
+    saving = {"save_strategy": "steps", "save_steps": section.save_steps} if section.save_steps else {"save_strategy": "no"}
+    return {
+        "output_dir": str(out / "checkpoints"),
+        "learning_rate": section.learning_rate,
+        "lr_scheduler_type": section.lr_scheduler_type,
+        "warmup_steps": section.warmup_steps,
+        "logging_steps": section.logging_steps,
+        **saving,
+        "save_total_limit": section.save_total_limit,
+        "gradient_checkpointing": cfg.model.gradient_checkpointing,
+        "report_to": tracking.report_to(cfg),
+        "seed": cfg.seed,
+        "data_seed": cfg.seed,
+        "dataloader_num_workers": 0,
+        **precision_args(device),
+        **trainer_args(out),
+        **changed,
+    }
+
+
+class TrainingStage:
+    """One training stage's run of its trainer, in four calls::
+
+        stage = TrainingStage(cfg, run, "sft")                   # seeded; device, folders, checkpoint to resume
+        args = SFTConfig(**stage.trainer_args(cfg.sft), ...)     # the arguments every stage sets alike
+        with stage.training():                                  # W&B run, stop signals
+            result = stage.train(SFTTrainer(..., callbacks=stage.callbacks()))
+        model_dir, metrics = stage.save(tokenizer, base)         # <stage>/model, the common metrics
+
+    Leaving :meth:`training` after a stop signal raises :class:`Interrupted` (a checkpoint was saved); every
+    process of a multi-process stage makes the same calls.
+    """
+
+    def __init__(self, cfg, run, name: str) -> None:
+        seed_everything(cfg.seed)
+        self.cfg, self.run, self.name = cfg, run, name
+        self.device = resolve_device(cfg.device)
+        self.out = run.stage_dir(name)
+        self.checkpoints = self.out / "checkpoints"
+        self.resume = last_complete_checkpoint(self.checkpoints)
+        self.interrupt = SaveOnInterrupt()
+        self.trainer = self.result = None
+
+    def trainer_args(self, section, **changed) -> dict:
+        """:func:`trainer_arguments` for this stage."""
+        return trainer_arguments(self.cfg, section, self.out, self.device, **changed)
+
+    def callbacks(self, *more: TrainerCallback) -> list[TrainerCallback]:
+        """The trainer's callbacks: the stop-signal handler, then ``more``."""
+        return [self.interrupt, *more]
+
+    @contextlib.contextmanager
+    def training(self):
+        """The stage's W&B run and stop-signal handling, around the trainer's construction and ``train``."""
+        with tracking.stage_run(self.cfg, self.run, self.name), self.interrupt:
+            yield self
+        self.interrupt.raise_if_requested(self.name, self.trainer.state.global_step if self.trainer else 0)
+
+    def train(self, trainer):
+        """``trainer.train()``, from the last complete checkpoint if there is one; its ``TrainOutput``."""
+        self.trainer = trainer
+        self.result = trainer.train(resume_from_checkpoint=self.resume)
+        return self.result
+
+    def save(self, tokenizer, base: str, plot: tuple[str, list[str], str] | None = None, model_class=None,
+             **model_kwargs) -> tuple[Path, dict]:
+        """Save the trained model as ``<stage>/model`` (:func:`save_trained`) and, on rank 0, the training curves
+        of ``plot`` (file name, logged keys, title); return the folder and the metrics every training stage
+        reports: steps, the checkpoint resumed from, seconds per step, each process's peak memory, trainable
+        parameters and optimizer state."""
+        trainer, lora = self.trainer, self.cfg.model.lora
+        memory = from_every_process(round(peak_memory_mib(self.device), 1))
+        model_dir = save_trained(trainer, self.out, tokenizer, lora, base, model_class, **model_kwargs)
+        if plot and is_main_process():
+            file, keys, title = plot
+            tracking.plot_training_curves(trainer.state.log_history, self.out / file, keys, title)
+        return model_dir, {
+            "steps": self.result.global_step,
+            "resumed_from": self.resume,
+            "seconds_per_step": seconds_per_step(self.result, self.resume),
+            "peak_memory_mib": memory,  # per training process, in rank order
+            **parameter_metrics(trainer, lora),
+        }

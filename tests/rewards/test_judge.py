@@ -11,7 +11,8 @@ import pytest
 
 from rlreason.rewards import RewardError, RewardSpec, build_reward
 from rlreason.rewards.guard import call
-from rlreason.rewards.judge import ChatClient, JudgeError, LLMJudge, parse_score
+from rlreason.chat_endpoint import ChatClient, JudgeError
+from rlreason.rewards.judge import LLMJudge, parse_score
 from rlreason.rollout.server import wait_healthy
 
 pytest.importorskip("vllm")

@@ -8,7 +8,7 @@ from rlreason.errors import UserError
 from rlreason.rewards import RewardSpec, build_reward
 from rlreason.rewards.guard import call
 from rlreason.stages import grpo, reward_model
-from rlreason.stages.reward_model import preference_splits
+from rlreason.data.preferences import preference_splits
 from rlreason.tasks.safety import COMPLIANCE, REFUSAL
 from rlreason.config import compose
 
