@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make run    create .venv, install rlreason (CPU build of vLLM), run the default pipeline
-#   make test   same environment plus test tools, run the test suite
+#   make test   same environment plus test tools, run the linter (ruff) and the test suite
 # Extra Hydra overrides go in ARGS:  make run ARGS="seed=1 logger=none"
 
 PYTHON ?= python3.11
@@ -34,6 +34,8 @@ run: $(STAMP)
 	$(BIN)/rlreason $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(ARGS)
 
 # Pin the current environment's versions (after a change of dependencies, and a re-measure of the figures).

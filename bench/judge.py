@@ -26,9 +26,9 @@ DIGIT = {"structured_outputs": {"regex": "[0-9]"}}
 
 def tiny_checkpoint(folder: Path) -> str:
     """The tiny MoE and its tokenizer, built by the init stage."""
+    from rlreason.config import compose
     from rlreason.stages import init
     from rlreason.stages.contract import Run
-    from rlreason.config import compose
 
     cfg = compose([f"run_dir={folder}", "logger=none"])
     return init.run(cfg, Run(folder)).checkpoint
@@ -57,15 +57,35 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
     log = open(work / "vllm.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", checkpoint, "--served-model-name", "judge",
-         "--host", "127.0.0.1", "--port", str(args.port), "--dtype", "float32", "--enforce-eager", "--max-model-len", "512"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},
+        [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            checkpoint,
+            "--served-model-name",
+            "judge",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+            "--dtype",
+            "float32",
+            "--enforce-eager",
+            "--max-model-len",
+            "512",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},
     )
     try:
         wait_healthy(url, 300, server, work / "vllm.log")
         prompts = [[{"role": "user", "content": f"What is {i} + {i % 7}?"}] for i in range(args.samples)]
-        completions = [[{"role": "assistant", "content": f"<think>{i}+{i % 7}</think><answer>{i + i % 7}</answer>"}]
-                       for i in range(args.samples)]
+        completions = [
+            [{"role": "assistant", "content": f"<think>{i}+{i % 7}</think><answer>{i + i % 7}</answer>"}]
+            for i in range(args.samples)
+        ]
         kwargs = {"url": url, "extra_body": DIGIT, "max_score": 9}
         warm = LLMJudge(**kwargs, concurrency=args.concurrency, cache=None)
         asyncio.run(warm(prompts[:4], completions[:4]))  # the first requests pay for vLLM's warm-up
@@ -78,9 +98,18 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=60)
         log.close()
-    print(json.dumps({"samples": args.samples, "sequential_rps": round(sequential, 2), "concurrent_rps": round(concurrent, 2),
-                      "concurrency": args.concurrency, "speedup": round(concurrent / sequential, 2),
-                      "cached_rps": round(from_cache, 1)}))
+    print(
+        json.dumps(
+            {
+                "samples": args.samples,
+                "sequential_rps": round(sequential, 2),
+                "concurrent_rps": round(concurrent, 2),
+                "concurrency": args.concurrency,
+                "speedup": round(concurrent / sequential, 2),
+                "cached_rps": round(from_cache, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

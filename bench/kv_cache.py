@@ -25,18 +25,43 @@ from pathlib import Path
 
 HEADS, KV_HEADS, HEAD_DIM, LAYERS = 8, 2, 64, 2
 FAMILIES = {
-    "qwen3_moe": ("Qwen3MoeConfig", {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 256,
-                                     "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM}),
-    "mixtral": ("MixtralConfig", {"num_local_experts": 4, "num_experts_per_tok": 2, "num_key_value_heads": KV_HEADS,
-                                  "head_dim": HEAD_DIM}),
+    "qwen3_moe": (
+        "Qwen3MoeConfig",
+        {
+            "num_experts": 4,
+            "num_experts_per_tok": 2,
+            "moe_intermediate_size": 256,
+            "num_key_value_heads": KV_HEADS,
+            "head_dim": HEAD_DIM,
+        },
+    ),
+    "mixtral": (
+        "MixtralConfig",
+        {"num_local_experts": 4, "num_experts_per_tok": 2, "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM},
+    ),
     "olmoe": ("OlmoeConfig", {"num_experts": 4, "num_experts_per_tok": 2, "num_key_value_heads": HEADS}),
     # DeepSeek-V3's attention: a 512-wide latent plus a 64-wide rotary key per token (the shape vLLM's CPU
     # kernels serve), with routed and shared experts scored by sigmoid.
-    "deepseek_v3": ("DeepseekV3Config", {"n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
-                                         "moe_intermediate_size": 256, "first_k_dense_replace": 0, "kv_lora_rank": 512,
-                                         "q_lora_rank": None, "qk_rope_head_dim": 64, "qk_nope_head_dim": 64,
-                                         "v_head_dim": 64, "n_group": 1, "topk_group": 1, "num_key_value_heads": HEADS,
-                                         "topk_method": "noaux_tc", "scoring_func": "sigmoid"}),
+    "deepseek_v3": (
+        "DeepseekV3Config",
+        {
+            "n_routed_experts": 4,
+            "num_experts_per_tok": 2,
+            "n_shared_experts": 1,
+            "moe_intermediate_size": 256,
+            "first_k_dense_replace": 0,
+            "kv_lora_rank": 512,
+            "q_lora_rank": None,
+            "qk_rope_head_dim": 64,
+            "qk_nope_head_dim": 64,
+            "v_head_dim": 64,
+            "n_group": 1,
+            "topk_group": 1,
+            "num_key_value_heads": HEADS,
+            "topk_method": "noaux_tc",
+            "scoring_func": "sigmoid",
+        },
+    ),
 }
 BYTES = 2  # bf16
 
@@ -57,9 +82,16 @@ def build(family: str, tokenizer_dir: Path, out: Path, hidden: int):
     class_name, extra = FAMILIES[family]
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     config = getattr(transformers, class_name)(
-        hidden_size=hidden, intermediate_size=256, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-        max_position_embeddings=512, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **extra,
+        hidden_size=hidden,
+        intermediate_size=256,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        max_position_embeddings=512,
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **extra,
     )
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config).to(torch.bfloat16).save_pretrained(out)
@@ -103,17 +135,42 @@ def main() -> None:
     if args.family:
         with tempfile.TemporaryDirectory() as scratch:
             config = build(args.family, Path(args.tokenizer), Path(scratch) / args.family, args.hidden)
-            print(json.dumps({"config_bytes_per_token": config_bytes_per_token(config),
-                              "vllm_bytes_per_token": vllm_bytes_per_token(Path(scratch) / args.family)}))
+            print(
+                json.dumps(
+                    {
+                        "config_bytes_per_token": config_bytes_per_token(config),
+                        "vllm_bytes_per_token": vllm_bytes_per_token(Path(scratch) / args.family),
+                    }
+                )
+            )
         return
     with tempfile.TemporaryDirectory() as scratch:
-        init = [sys.executable, "-m", "rlreason", f"run_dir={scratch}/init", "logger=none", "pipeline.stages=[init]",
-                "model.tiny_moe.tokenizer_corpus_size=300"]
+        init = [
+            sys.executable,
+            "-m",
+            "rlreason",
+            f"run_dir={scratch}/init",
+            "logger=none",
+            "pipeline.stages=[init]",
+            "model.tiny_moe.tokenizer_corpus_size=300",
+        ]
         subprocess.run(init, check=True, capture_output=True)
         report = {}
         for family in FAMILIES:
-            done = subprocess.run([sys.executable, __file__, "--family", family, "--tokenizer", f"{scratch}/init/init/model",
-                                   "--hidden", str(args.hidden)], capture_output=True, text=True)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--family",
+                    family,
+                    "--tokenizer",
+                    f"{scratch}/init/init/model",
+                    "--hidden",
+                    str(args.hidden),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
                 raise SystemExit(f"{family}: {done.stderr[-3000:]}")
             report[family] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -121,9 +178,12 @@ def main() -> None:
     for family, figures in report.items():
         figures["vs_gqa"] = round(figures["vllm_bytes_per_token"] / gqa["vllm_bytes_per_token"], 3)
         figures["vs_mha"] = round(figures["vllm_bytes_per_token"] / mha["vllm_bytes_per_token"], 3)
-        print(f"{family:>12}: {figures['config_bytes_per_token']} B/token from the config, "
-              f"{figures['vllm_bytes_per_token']:.0f} B/token allocated by vLLM ({figures['vs_gqa']}x GQA with "
-              f"{KV_HEADS} KV heads, {figures['vs_mha']}x MHA)", flush=True)
+        print(
+            f"{family:>12}: {figures['config_bytes_per_token']} B/token from the config, "
+            f"{figures['vllm_bytes_per_token']:.0f} B/token allocated by vLLM ({figures['vs_gqa']}x GQA with "
+            f"{KV_HEADS} KV heads, {figures['vs_mha']}x MHA)",
+            flush=True,
+        )
     print(json.dumps(report))
 
 

@@ -39,9 +39,13 @@ HELD_OUT = 200
 # What differs between the two data sets; everything else is the model=smollm2 preset.
 DATA = {
     "reasoning": [
-        "data.reasoning.sft_size=1152", "data.reasoning.grpo_size=2000", f"data.reasoning.test_size={HELD_OUT}",
+        "data.reasoning.sft_size=1152",
+        "data.reasoning.grpo_size=2000",
+        f"data.reasoning.test_size={HELD_OUT}",
         # the other two skills are measured, not taught: what GRPO on reasoning does to the checkpoint's own
-        "data.tool_calling.sft_size=0", "data.tool_calling.test_size=100", "data.safety.sft_size=0",
+        "data.tool_calling.sft_size=0",
+        "data.tool_calling.test_size=100",
+        "data.safety.sft_size=0",
     ],
     "gsm8k": ["data=file", "data.prompt_column=question"],  # + the files, written per run
 }
@@ -82,8 +86,10 @@ def wilson(successes: float, n: int, z: float = 1.96) -> list[float]:
 
 def gate(summary: dict, suite: str, metric: str) -> dict | None:
     """The eval stage's verdict on GRPO against its baseline (the pre-RL checkpoint: SFT) for ``suite/metric``."""
-    return next((g for g in summary.get("gates", [])
-                 if (g["suite"], g["metric"], g["checkpoint"]) == (suite, metric, "grpo")), None)
+    return next(
+        (g for g in summary.get("gates", []) if (g["suite"], g["metric"], g["checkpoint"]) == (suite, metric, "grpo")),
+        None,
+    )
 
 
 def figures(summary: dict, wall_s: float) -> dict:
@@ -100,10 +106,14 @@ def figures(summary: dict, wall_s: float) -> dict:
     out["grpo_minus_sft"] = round(change["change"], 3) if change else round(accuracy["grpo"] - accuracy["sft"], 3)
     out["grpo_minus_sft_ci95"] = [round(change["ci_low"], 3), round(change["ci_high"], 3)] if change else None
     if "tool_calling" in evals.get("grpo", {}):
-        out["tool_calling_change"] = round(evals["grpo"]["tool_calling"]["accuracy"] - evals["sft"]["tool_calling"]["accuracy"], 3)
+        out["tool_calling_change"] = round(
+            evals["grpo"]["tool_calling"]["accuracy"] - evals["sft"]["tool_calling"]["accuracy"], 3
+        )
     if "safety" in evals.get("grpo", {}):
-        out["safety_change"] = {k: round(evals["grpo"]["safety"][k] - evals["sft"]["safety"][k], 3)
-                                for k in ("refusal_rate", "over_refusal_rate")}
+        out["safety_change"] = {
+            k: round(evals["grpo"]["safety"][k] - evals["sft"]["safety"][k], 3)
+            for k in ("refusal_rate", "over_refusal_rate")
+        }
     if "retention" in evals.get("grpo", {}):
         out["retention_nll_change"] = round(evals["grpo"]["retention"]["nll"] - evals["sft"]["retention"]["nll"], 4)
     out["stage_seconds"] = {label: round(s["seconds"], 1) for label, s in summary["stages"].items()}
@@ -119,10 +129,21 @@ def run(name: str, root: Path, seed: int, extra: list[str]) -> dict:
     overrides = ["model=smollm2", f"model.path={checkpoint_folder()}", f"model.gguf_file={GGUF}", *COMMON, *DATA[name]]
     if name == "gsm8k":
         overrides += write_gsm8k(root / "data", seed)
-    command = [sys.executable, "-m", "rlreason", f"run_dir={run_dir}", f"seed={seed}", "logger=none", *overrides, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "rlreason",
+        f"run_dir={run_dir}",
+        f"seed={seed}",
+        "logger=none",
+        *overrides,
+        *extra,
+    ]
     start = time.perf_counter()
     with open(root / f"{name}.log", "w") as log:
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "WANDB_MODE": "offline"})
+        result = subprocess.run(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "WANDB_MODE": "offline"}
+        )
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{name}: rlreason exited {result.returncode}; see {root / f'{name}.log'}")

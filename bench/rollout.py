@@ -17,7 +17,8 @@ runs to full length. Ends with one JSON line::
      "eval_generation_s": {"hf": ..., "vllm": ...}, "eval_load_s": {...}, "eval_hf_over_vllm": ...}
 
 Usage: python bench/rollout.py [--prompts 64] [--samples 8] [--tokens 48] [--repeats 5] [--grpo-steps 10]
-       python bench/rollout.py --pretrained [--grpo-prompts 4] [--grpo-tokens 128] [--eval-problems 16] [--eval-tokens 128] ...
+       python bench/rollout.py --pretrained [--grpo-prompts 4] [--grpo-tokens 128] [--eval-problems 16]
+                                [--eval-tokens 128] ...
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def pretrained_overrides() -> list[str]:
 
 def build_checkpoint(run_dir: str, seed: int, overrides: list[str]) -> str:
     """The policy as the init stage builds it: the default tiny MoE and tokenizer, or the pretrained one."""
+    from rlreason.config import compose
     from rlreason.stages import init
     from rlreason.stages.contract import Run
-    from rlreason.config import compose
 
     cfg = compose([f"run_dir={run_dir}", f"seed={seed}", "logger=none", *overrides])
     run = Run(run_dir)
@@ -68,8 +69,14 @@ def hf_tokens_per_s(model, tokenizer, prompts, samples: int, tokens: int) -> flo
     start = time.perf_counter()
     with torch.no_grad():
         out = model.generate(
-            **batch, do_sample=True, temperature=1.0, top_k=0, max_new_tokens=tokens, min_new_tokens=tokens,
-            num_return_sequences=samples, pad_token_id=tokenizer.pad_token_id,
+            **batch,
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            max_new_tokens=tokens,
+            min_new_tokens=tokens,
+            num_return_sequences=samples,
+            pad_token_id=tokenizer.pad_token_id,
         )
     elapsed = time.perf_counter() - start
     return (out.shape[0] * (out.shape[1] - batch["input_ids"].shape[1])) / elapsed
@@ -93,17 +100,27 @@ GRPO_ENGINES = {
 }
 
 
-def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: str, overrides: list[str]) -> tuple[float, float]:
+def grpo_timing(
+    checkpoint: str, engine: str, steps: int, seed: int, run_dir: str, overrides: list[str]
+) -> tuple[float, float]:
     """Mean GRPO step time (after a warm-up step) and the share of it spent generating."""
+    from rlreason.config import compose
     from rlreason.data.mixer import grpo_dataset
     from rlreason.models.loading import load_policy, load_tokenizer
     from rlreason.rewards import build_rewards
     from rlreason.rollout.trainer import RolloutGRPOTrainer
     from rlreason.stages import grpo
-    from rlreason.config import compose
 
-    cfg = compose([f"run_dir={run_dir}", f"seed={seed}", "logger=none", *overrides, *GRPO_ENGINES[engine],
-                                   f"grpo.max_steps={steps + 1}"])
+    cfg = compose(
+        [
+            f"run_dir={run_dir}",
+            f"seed={seed}",
+            "logger=none",
+            *overrides,
+            *GRPO_ENGINES[engine],
+            f"grpo.max_steps={steps + 1}",
+        ]
+    )
     tokenizer = load_tokenizer(checkpoint)
     model = load_policy(checkpoint)
     rewards = build_rewards(cfg.reward)
@@ -126,8 +143,11 @@ def grpo_timing(checkpoint: str, engine: str, steps: int, seed: int, run_dir: st
             return super().training_step(*a, **k)
 
     trainer = Timed(
-        model=model, reward_funcs=[r.fn for r in rewards], args=args,
-        train_dataset=grpo_dataset(cfg.data, seed, tokenizer), processing_class=tokenizer,
+        model=model,
+        reward_funcs=[r.fn for r in rewards],
+        args=args,
+        train_dataset=grpo_dataset(cfg.data, seed, tokenizer),
+        processing_class=tokenizer,
         cpu_engine=grpo.cpu_engine_args(cfg, args, model, "cpu"),
     )
     trainer.train()
@@ -144,8 +164,9 @@ def eval_timing(generator, checkpoint: str, prompts: list, cfg, seed: int) -> tu
     generator.load(checkpoint)
     loaded = time.perf_counter()
     generator.generate(prompts, max_new_tokens=cfg.max_new_tokens)
-    generator.generate(prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                       num_samples=cfg.num_samples, seed=seed)
+    generator.generate(
+        prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, num_samples=cfg.num_samples, seed=seed
+    )
     generated = time.perf_counter()
     generator.close()
     return loaded - start, generated - loaded
@@ -159,7 +180,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="throughput runs per engine (median)")
     parser.add_argument("--grpo-steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pretrained", action="store_true", help="SmolLM2-135M-Instruct with model=pretrained's recipe")
+    parser.add_argument(
+        "--pretrained", action="store_true", help="SmolLM2-135M-Instruct with model=pretrained's recipe"
+    )
     parser.add_argument("--grpo-tokens", type=int, default=0, help="grpo.max_completion_length (0: the config's)")
     parser.add_argument("--grpo-prompts", type=int, default=0, help="grpo.prompts_per_step (0: the config's)")
     parser.add_argument("--eval-problems", type=int, default=0, help="held-out reasoning problems (0: the config's)")
@@ -172,11 +195,12 @@ def main() -> None:
     overrides += [f"eval.max_new_tokens={options.eval_tokens}"] * bool(options.eval_tokens)
 
     import torch
+
+    from rlreason.config import compose
     from rlreason.data.mixer import held_out_sets
     from rlreason.models.loading import load_policy, load_tokenizer
     from rlreason.rollout.engine import start_llm
     from rlreason.rollout.generation import HFGenerator, VLLMGenerator
-    from rlreason.config import compose
 
     torch.manual_seed(options.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -196,19 +220,29 @@ def main() -> None:
 
         step, share = {}, {}
         for engine in GRPO_ENGINES:
-            step[engine], share[engine] = grpo_timing(checkpoint, engine, options.grpo_steps, options.seed, tmp, overrides)
+            step[engine], share[engine] = grpo_timing(
+                checkpoint, engine, options.grpo_steps, options.seed, tmp, overrides
+            )
 
         eval_prompts = [e.prompt for e in held_out_sets(cfg.data, options.seed)["reasoning"]]
-        generators = {"hf": HFGenerator("cpu", cfg.eval.batch_size), "vllm": VLLMGenerator("cpu", options.seed, cfg.rollout)}
+        generators = {
+            "hf": HFGenerator("cpu", cfg.eval.batch_size),
+            "vllm": VLLMGenerator("cpu", options.seed, cfg.rollout),
+        }
         load, generate = {}, {}
         for name, generator in generators.items():
             load[name], generate[name] = eval_timing(generator, checkpoint, eval_prompts, cfg.eval, options.seed)
     figures = {
         "model": "SmolLM2-135M-Instruct" if options.pretrained else "tiny_moe",
         "grpo_completions_per_step": cfg.grpo.prompts_per_step * cfg.grpo.num_generations,
-        "grpo_completion_tokens": cfg.grpo.max_completion_length, "eval_tokens": cfg.eval.max_new_tokens,
-        "prompts": options.prompts, "samples": options.samples, "tokens": options.tokens,
-        "hf_tokens_per_s": round(hf, 1), "vllm_tokens_per_s": round(vllm, 1), "vllm_over_hf": round(vllm / hf, 2),
+        "grpo_completion_tokens": cfg.grpo.max_completion_length,
+        "eval_tokens": cfg.eval.max_new_tokens,
+        "prompts": options.prompts,
+        "samples": options.samples,
+        "tokens": options.tokens,
+        "hf_tokens_per_s": round(hf, 1),
+        "vllm_tokens_per_s": round(vllm, 1),
+        "vllm_over_hf": round(vllm / hf, 2),
         "grpo_step_s": {k: round(v, 3) for k, v in step.items()},
         "grpo_generation_share": {k: round(v, 3) for k, v in share.items()},
         "grpo_hf_over_vllm_step_time": round(step["hf"] / step["vllm_colocate"], 2),

@@ -28,30 +28,55 @@ from pathlib import Path
 
 # A random-init Qwen3-MoE of ~107M parameters: 8 layers of 16 experts (2 routed per token) at width 512.
 MOE_107M = [
-    "model.tiny_moe.hidden_size=512", "model.tiny_moe.num_hidden_layers=8", "model.tiny_moe.num_attention_heads=8",
-    "model.tiny_moe.num_key_value_heads=4", "model.tiny_moe.head_dim=64", "model.tiny_moe.num_experts=16",
+    "model.tiny_moe.hidden_size=512",
+    "model.tiny_moe.num_hidden_layers=8",
+    "model.tiny_moe.num_attention_heads=8",
+    "model.tiny_moe.num_key_value_heads=4",
+    "model.tiny_moe.head_dim=64",
+    "model.tiny_moe.num_experts=16",
     "model.tiny_moe.moe_intermediate_size=512",
 ]
 MODELS = {"tiny": [], "moe_107m": MOE_107M}
 COMMON = [
-    "logger=none", "pipeline.stages=[init,sft]", "model.tiny_moe.tokenizer_corpus_size=500", "sft.batch_size=8",
-    "sft.warmup_steps=0", "sft.logging_steps=1", "data.reasoning.sft_size=128", "data.tool_calling.sft_size=32",
+    "logger=none",
+    "pipeline.stages=[init,sft]",
+    "model.tiny_moe.tokenizer_corpus_size=500",
+    "sft.batch_size=8",
+    "sft.warmup_steps=0",
+    "sft.logging_steps=1",
+    "data.reasoning.sft_size=128",
+    "data.tool_calling.sft_size=32",
     "data.safety.sft_size=16",
 ]
 
 
-def measure(run_dir: Path, model: list[str], strategy: str, processes: int, steps: int, extra: tuple[str, ...] = ()) -> dict:
+def measure(
+    run_dir: Path, model: list[str], strategy: str, processes: int, steps: int, extra: tuple[str, ...] = ()
+) -> dict:
     """One ``rlreason pipeline.stages=[init,sft]`` run; its SFT entry's step time, memory and parameter figures."""
     distributed = [] if strategy == "single" else [f"distributed={strategy}", f"distributed.num_processes={processes}"]
-    command = [sys.executable, "-m", "rlreason", f"run_dir={run_dir}", *COMMON, *model, f"sft.max_steps={steps}",
-               *distributed, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "rlreason",
+        f"run_dir={run_dir}",
+        *COMMON,
+        *model,
+        f"sft.max_steps={steps}",
+        *distributed,
+        *extra,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"})
     if done.returncode != 0:
         raise SystemExit(f"{strategy}: rlreason failed\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     sft = json.loads((run_dir / "summary.json").read_text())["stages"]["sft"]["metrics"]
-    return {"seconds_per_step": sft["seconds_per_step"], "peak_memory_mib": sft["peak_memory_mib"],
-            "train_loss": sft["train_loss"], "trainable_parameters": sft["trainable_parameters"],
-            "optimizer_state_mib": sft["optimizer_state_mib"]}
+    return {
+        "seconds_per_step": sft["seconds_per_step"],
+        "peak_memory_mib": sft["peak_memory_mib"],
+        "train_loss": sft["train_loss"],
+        "trainable_parameters": sft["trainable_parameters"],
+        "optimizer_state_mib": sft["optimizer_state_mib"],
+    }
 
 
 def main() -> None:
@@ -65,15 +90,21 @@ def main() -> None:
     report: dict = {}
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.models.split(","):
-            figures = {s: measure(Path(scratch) / f"{name}_{s}", MODELS[name], s, args.processes, args.steps) for s in strategies}
+            figures = {
+                s: measure(Path(scratch) / f"{name}_{s}", MODELS[name], s, args.processes, args.steps)
+                for s in strategies
+            }
             base = figures["single"]
             for strategy, f in figures.items():
                 f["step_time_ratio"] = round(f["seconds_per_step"] / base["seconds_per_step"], 3)
                 f["memory_per_process_ratio"] = round(max(f["peak_memory_mib"]) / base["peak_memory_mib"][0], 3)
                 f["loss_difference"] = abs(f["train_loss"] - base["train_loss"])
-                print(f"{name:>9} {strategy:>13}: {f['seconds_per_step']:.3f} s/step ({f['step_time_ratio']}x), "
-                      f"peak {f['peak_memory_mib']} MiB per process ({f['memory_per_process_ratio']}x), "
-                      f"|loss - single| {f['loss_difference']:.2e}", flush=True)
+                print(
+                    f"{name:>9} {strategy:>13}: {f['seconds_per_step']:.3f} s/step ({f['step_time_ratio']}x), "
+                    f"peak {f['peak_memory_mib']} MiB per process ({f['memory_per_process_ratio']}x), "
+                    f"|loss - single| {f['loss_difference']:.2e}",
+                    flush=True,
+                )
             report[name] = figures
     headline = report.get("moe_107m") or next(iter(report.values()))
     print(json.dumps({**report, **{s: headline[s]["memory_per_process_ratio"] for s in strategies}}))

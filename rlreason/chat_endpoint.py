@@ -57,9 +57,19 @@ class AnswerCache:
 class ChatClient:
     """Chat completions from an OpenAI-compatible server: bounded concurrency, retries, timeouts, a disk cache."""
 
-    def __init__(self, url: str, model: str = "judge", api_key_env: str = "OPENAI_API_KEY", timeout: float = 60.0,
-                 max_retries: int = 2, concurrency: int = 8, cache: str | Path | None = "auto", max_tokens: int = 8,
-                 temperature: float = 0.0, extra_body: dict | None = None):
+    def __init__(
+        self,
+        url: str,
+        model: str = "judge",
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        concurrency: int = 8,
+        cache: str | Path | None = "auto",
+        max_tokens: int = 8,
+        temperature: float = 0.0,
+        extra_body: dict | None = None,
+    ):
         if concurrency < 1:
             raise UserError(f"judge concurrency: got {concurrency}; must be >= 1")
         self.url = url.rstrip("/")
@@ -76,8 +86,13 @@ class ChatClient:
 
     def key(self, content: str) -> str:
         """The cache key: the request and every setting that changes the answer."""
-        settings = {"content": content, "model": self.model, "max_tokens": self.max_tokens,
-                    "temperature": self.temperature, "extra_body": self.extra_body}
+        settings = {
+            "content": content,
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "extra_body": self.extra_body,
+        }
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
     def _client(self):
@@ -85,8 +100,12 @@ class ChatClient:
 
         loop = asyncio.get_running_loop()
         if loop not in self._clients:
-            self._clients[loop] = AsyncOpenAI(base_url=f"{self.url}/v1", api_key=os.environ.get(self.api_key_env) or "EMPTY",
-                                              timeout=self.timeout, max_retries=self.max_retries)
+            self._clients[loop] = AsyncOpenAI(
+                base_url=f"{self.url}/v1",
+                api_key=os.environ.get(self.api_key_env) or "EMPTY",
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
         return self._clients[loop]
 
     async def ask(self, content: str, limit: asyncio.Semaphore) -> str:
@@ -101,13 +120,20 @@ class ChatClient:
             self.requests += 1
             try:
                 response = await self._client().chat.completions.create(
-                    model=self.model, messages=[{"role": "user", "content": content}], max_tokens=self.max_tokens,
-                    temperature=self.temperature, extra_body=self.extra_body or None,
+                    model=self.model,
+                    messages=[{"role": "user", "content": content}],
+                    max_tokens=self.max_tokens,
+                    temperature=self.temperature,
+                    extra_body=self.extra_body or None,
                 )
             except openai.APITimeoutError as error:
-                raise JudgeError(f"{self.url}: no answer within {self.timeout:g} s (timeout), {self.max_retries} retries") from error
+                raise JudgeError(
+                    f"{self.url}: no answer within {self.timeout:g} s (timeout), {self.max_retries} retries"
+                ) from error
             except openai.APIConnectionError as error:
-                raise JudgeError(f"{self.url}: cannot connect ({error.__cause__ or error}), {self.max_retries} retries") from error
+                raise JudgeError(
+                    f"{self.url}: cannot connect ({error.__cause__ or error}), {self.max_retries} retries"
+                ) from error
             except openai.APIStatusError as error:
                 raise JudgeError(f"{self.url}: answered {error.status_code}: {str(error.message)[:300]}") from error
         answer = response.choices[0].message.content or ""

@@ -83,8 +83,10 @@ RENAMED_KEYS = {
     "data.test_size": "data.reasoning.test_size",
     "eval.function_calling.": "eval.tool_calling.",
     # the rollout stage's settings had shared the engine's section
-    **{f"rollout.{key}": f"rejection_sampling.{key}"
-       for key in ("size", "num_completions", "temperature", "max_tokens", "keep", "min_reward", "batch_size")},
+    **{
+        f"rollout.{key}": f"rejection_sampling.{key}"
+        for key in ("size", "num_completions", "temperature", "max_tokens", "keep", "min_reward", "batch_size")
+    },
 }
 
 
@@ -96,8 +98,8 @@ def renamed(args: list[str]) -> list[str]:
         key, sep, value = arg[len(prefix) :].partition("=")
         for old, new in RENAMED_KEYS.items():
             if key == old or (old.endswith(".") and key.startswith(old)):
-                print(f"rlreason: {key} is now {new + key[len(old):]}; the old name will go away", file=sys.stderr)
-                arg = f"{prefix}{new}{key[len(old):]}{sep}{value}"
+                print(f"rlreason: {key} is now {new + key[len(old) :]}; the old name will go away", file=sys.stderr)
+                arg = f"{prefix}{new}{key[len(old) :]}{sep}{value}"
                 break
         fixed.append(arg)
     return fixed

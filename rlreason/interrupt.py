@@ -24,7 +24,9 @@ logger = logging.getLogger(__name__)
 
 # A stop signal this soon after the first is the same request delivered twice, not a "stop now".
 SAME_STOP_S = 2.0
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name))
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name)
+)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -65,6 +67,9 @@ def hand_back(stop: Interrupted) -> None:
     own (submitit's requeue on SIGUSR1); Python's and the system's defaults are left out (the run has stopped)."""
     handler = _replaced.get(stop.signum)
     if callable(handler) and handler not in (signal.default_int_handler, _raise):
-        logger.info("%s: handing it to the handler installed before rlreason's (%s)", signal.Signals(stop.signum).name,
-                    getattr(handler, "__qualname__", handler))
+        logger.info(
+            "%s: handing it to the handler installed before rlreason's (%s)",
+            signal.Signals(stop.signum).name,
+            getattr(handler, "__qualname__", handler),
+        )
         handler(stop.signum, None)

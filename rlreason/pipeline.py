@@ -20,9 +20,9 @@ from rlreason.distributed.config import TRAINING_STAGES, world_size
 from rlreason.interrupt import stop_on_signals
 from rlreason.preflight import check_context, check_inputs
 from rlreason.resume import digest, fingerprints, plan, stage_config
+from rlreason.run_lock import run_dir_lock
 from rlreason.runtime import environment, resolve_device
 from rlreason.stages import STAGES
-from rlreason.run_lock import run_dir_lock
 from rlreason.stages.contract import Run, stage_labels, stage_name, usable_dir
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,9 @@ class PipelineConfig:
         if unknown:
             raise ValueError(f"pipeline.stages: unknown stage(s) {unknown}; allowed: {sorted(STAGES)}")
         if self.stages and self.stages[0] != "init" and self.stages != ["eval"]:
-            raise ValueError("pipeline.stages: the first stage must be 'init' (it resolves the policy), or run [eval] alone")
+            raise ValueError(
+                "pipeline.stages: the first stage must be 'init' (it resolves the policy), or run [eval] alone"
+            )
 
 
 def _inputs(cfg, run) -> dict[str, str | None]:
@@ -49,7 +51,12 @@ def _inputs(cfg, run) -> dict[str, str | None]:
     from rlreason.rewards.registry import reward_model_path
 
     reward_models = [path for spec in cfg.reward.functions if (path := reward_model_path(spec)) and Path(path).exists()]
-    paths = [*run.checkpoints().values(), *([cfg.model.path] if cfg.model.path else []), *cfg.eval.checkpoints, *reward_models]
+    paths = [
+        *run.checkpoints().values(),
+        *([cfg.model.path] if cfg.model.path else []),
+        *cfg.eval.checkpoints,
+        *reward_models,
+    ]
     return fingerprints(dict.fromkeys(paths))
 
 
@@ -82,11 +89,15 @@ def _take(cfg, run, label: str, stage, step) -> None:
         if step.kept_changes:
             run.summary["stages"][label]["kept_changes"] = step.kept_changes
             run.save()
-            logger.warning("stage %s: kept despite config changes (resume.on_change=keep): %s", label, "; ".join(step.kept_changes))
+            logger.warning(
+                "stage %s: kept despite config changes (resume.on_change=keep): %s", label, "; ".join(step.kept_changes)
+            )
         return
     if step.action == "run" and step.reason:
         moved = run.supersede(label)
-        logger.warning("stage %s: running again: %s%s", label, step.reason, f" (old folder moved to {moved})" if moved else "")
+        logger.warning(
+            "stage %s: running again: %s%s", label, step.reason, f" (old folder moved to {moved})" if moved else ""
+        )
     elif step.action == "continue":
         logger.info("stage %s: %s", label, step.reason)
     _run_stage(cfg, run, label, stage, step)

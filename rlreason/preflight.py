@@ -44,7 +44,10 @@ def check_checkpoint(path: str, key: str):
     if not folder.exists():
         raise MissingInput(f"{key}={path}: no such checkpoint folder")
     if not folder.is_dir() or not (folder / "config.json").is_file():
-        raise UserError(f"{key}={path}: not a Hugging Face checkpoint folder (no config.json); name the folder save_pretrained wrote")
+        raise UserError(
+            f"{key}={path}: not a Hugging Face checkpoint folder (no config.json); "
+            f"name the folder save_pretrained wrote"
+        )
     try:
         return AutoConfig.from_pretrained(str(folder))
     except Exception as error:  # transformers raises OSError, ValueError, JSONDecodeError, KeyError...
@@ -64,7 +67,8 @@ def _check_model(model) -> None:
         config = check_checkpoint(model.path, "model.path")
     if model.model_type and config.model_type != model.model_type:
         raise UserError(
-            f"model.path={model.path}: a {config.model_type} checkpoint, but the model preset is for {model.model_type} "
+            f"model.path={model.path}: a {config.model_type} checkpoint, "
+            f"but the model preset is for {model.model_type} "
             "(model.model_type); pick the preset of its family, or model=pretrained for any checkpoint"
         )
 
@@ -97,11 +101,15 @@ def _check_rewards(cfg, rows: list[dict], stages: list[str]) -> None:
         if made_by_a_stage(spec, stages):
             logger.info("pre-flight: reward %s is trained by the reward_model stage; checked when GRPO starts", spec.fn)
             continue
-        reward = build_reward(spec, cfg.reward.on_error, f"reward.functions[{index}]")  # resolution errors are UserErrors
+        reward = build_reward(
+            spec, cfg.reward.on_error, f"reward.functions[{index}]"
+        )  # resolution errors are UserErrors
         try:
             call(sample_call, reward=reward.fn, rows=sample)
         except RewardError as error:
-            raise UserError(f"reward.functions ({reward.name}): fails on two sample GRPO rows: {one_line(error)}") from error
+            raise UserError(
+                f"reward.functions ({reward.name}): fails on two sample GRPO rows: {one_line(error)}"
+            ) from error
 
 
 def _reachable(url: str, key: str, path: str = "") -> None:
@@ -110,7 +118,9 @@ def _reachable(url: str, key: str, path: str = "") -> None:
     try:
         requests.get(f"{url.rstrip('/')}{path}", timeout=5)
     except requests.ConnectionError as error:
-        raise UserError(f"{key}={url}: nothing answers there (connection refused or unknown host); start it, or fix the address") from error
+        raise UserError(
+            f"{key}={url}: nothing answers there (connection refused or unknown host); start it, or fix the address"
+        ) from error
     except requests.RequestException as error:
         raise UserError(f"{key}={url}: {type(error).__name__}: {one_line(error)}") from error
 
@@ -152,7 +162,9 @@ def check_inputs(cfg, stages: list[str]) -> None:
     if any(stage in TRAINING_STAGES for stage in stages):
         check_processes(cfg, resolve_device(cfg.device))
     _check_servers(cfg, stages)
-    logger.info("pre-flight: inputs of %s checked in %.1f s", ", ".join(stages) or "no stage", time.perf_counter() - start)
+    logger.info(
+        "pre-flight: inputs of %s checked in %.1f s", ", ".join(stages) or "no stage", time.perf_counter() - start
+    )
 
 
 def check_context(cfg, checkpoint: str, stages: list[str]) -> None:
@@ -178,10 +190,16 @@ def check_context(cfg, checkpoint: str, stages: list[str]) -> None:
         return
     first = too_long[0]
     if cfg.data.drop_long_prompts:
-        logger.warning("pre-flight: %d of %d GRPO prompts exceed %d tokens; GRPO drops them (data.drop_long_prompts)", len(too_long), len(rows), budget)
+        logger.warning(
+            "pre-flight: %d of %d GRPO prompts exceed %d tokens; GRPO drops them (data.drop_long_prompts)",
+            len(too_long),
+            len(rows),
+            budget,
+        )
         return
     raise UserError(
-        f"data: {len(too_long)} of {len(rows)} GRPO prompts are longer than {budget} tokens (the context of {limit} minus "
-        f"grpo.max_completion_length={cfg.grpo.max_completion_length}); the first, row {first + 1}, has {lengths[first]}. "
-        "Raise rollout.max_model_length (up to the model's positions), shorten the prompts, or set data.drop_long_prompts=true"
+        f"data: {len(too_long)} of {len(rows)} GRPO prompts are longer than {budget} tokens (the context of "
+        f"{limit} minus grpo.max_completion_length={cfg.grpo.max_completion_length}); the first, row {first + 1}, "
+        f"has {lengths[first]}. Raise rollout.max_model_length (up to the model's positions), shorten the prompts, "
+        "or set data.drop_long_prompts=true"
     )

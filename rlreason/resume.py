@@ -38,10 +38,18 @@ logger = logging.getLogger(__name__)
 
 # Settings that change how a stage runs, not what it produces: changing them never invalidates a stage.
 EXECUTION_KEYS = (
-    "sft.logging_steps", "sft.save_steps", "sft.save_total_limit",
-    "grpo.logging_steps", "grpo.save_steps", "grpo.save_total_limit",
-    "rollout.server", "rollout.kv_cache_gib", "rollout.gpu_memory_utilization", "rejection_sampling.batch_size",
-    "eval.batch_size", "eval.fail_on_regression",
+    "sft.logging_steps",
+    "sft.save_steps",
+    "sft.save_total_limit",
+    "grpo.logging_steps",
+    "grpo.save_steps",
+    "grpo.save_total_limit",
+    "rollout.server",
+    "rollout.kv_cache_gib",
+    "rollout.gpu_memory_utilization",
+    "rejection_sampling.batch_size",
+    "eval.batch_size",
+    "eval.fail_on_regression",
 )
 
 
@@ -100,7 +108,9 @@ def fingerprint(path: str | Path) -> str | None:
     if not root.exists():
         return None
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    return digest([(str(p.relative_to(root)) if p != root else p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+    return digest(
+        [(str(p.relative_to(root)) if p != root else p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    )
 
 
 def fingerprints(paths) -> dict[str, str | None]:
@@ -163,7 +173,11 @@ def plan(cfg, run, stages: dict) -> dict[str, Step]:
         if recorded is not None:
             changed = changes(stage_config(recorded, module.CONFIG_KEYS), new)
         else:
-            changed = [] if entry.get("config_digest") in (None, digest(new)) else ["(the recorded config is gone; its digest differs)"]
+            changed = (
+                []
+                if entry.get("config_digest") in (None, digest(new))
+                else ["(the recorded config is gone; its digest differs)"]
+            )
         if status == "completed" and checkpoint and not Path(checkpoint).exists():
             steps[label] = Step("run", f"its checkpoint {checkpoint} is gone")
         elif changed_inputs:
@@ -179,7 +193,11 @@ def plan(cfg, run, stages: dict) -> dict[str, Step]:
             steps[label] = Step("skip", kept_changes=changed)
             continue
         else:
-            steps[label] = Step("continue", f"its last attempt ended {status}; it continues from its last checkpoint, if it saved one", kept_changes=changed)
+            steps[label] = Step(
+                "continue",
+                f"its last attempt ended {status}; it continues from its last checkpoint, if it saved one",
+                kept_changes=changed,
+            )
         if steps[label].action == "run":
             rerun_from = label
     if refused:

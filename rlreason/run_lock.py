@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rlreason.errors import UserError
@@ -40,7 +40,7 @@ def holder_record() -> dict:
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -91,15 +91,22 @@ def run_dir_lock(run_dir: Path, force_unlock: bool = False, wait_s: int | None =
                     time.sleep(1.0)
                     continue
                 if holder.get("host") not in (None, socket.gethostname()) and force_unlock:
-                    logger.warning("run_dir=%s: locked by %s, on another host; going on without the lock "
-                                   "(resume.force_unlock=true)", run_dir, describe(holder))
+                    logger.warning(
+                        "run_dir=%s: locked by %s, on another host; going on without the lock "
+                        "(resume.force_unlock=true)",
+                        run_dir,
+                        describe(holder),
+                    )
                     yield
                     return
                 raise UserError(_refusal(run_dir, holder)) from None
         previous = read_holder(path)
         if previous.get("pid") and (previous.get("pid"), previous.get("host")) != (os.getpid(), socket.gethostname()):
-            logger.info("run_dir=%s: took over the lock of %s, which no longer holds it (it ended without letting go)",
-                        run_dir, describe(previous))
+            logger.info(
+                "run_dir=%s: took over the lock of %s, which no longer holds it (it ended without letting go)",
+                run_dir,
+                describe(previous),
+            )
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, (json.dumps(holder_record()) + "\n").encode(), 0)
         os.fsync(descriptor)
@@ -115,8 +122,13 @@ def run_dir_lock(run_dir: Path, force_unlock: bool = False, wait_s: int | None =
 def _refusal(run_dir: Path, holder: dict) -> str:
     where = f"run_dir={run_dir}: another command is using it ({describe(holder)})"
     if holder.get("host") not in (None, socket.gethostname()):
-        return (f"{where}, on another host, which this one cannot check. Wait for it to end; if it is gone for "
-                "good, re-run with resume.force_unlock=true")
+        return (
+            f"{where}, on another host, which this one cannot check. Wait for it to end; if it is gone for "
+            "good, re-run with resume.force_unlock=true"
+        )
     if holder.get("pid") and not alive(int(holder["pid"])):
-        return f"{where}, whose process has ended but whose lock is still held (a child process it left?); end that process"
+        return (
+            f"{where}, whose process has ended but whose lock is still held (a child process it left?); "
+            "end that process"
+        )
     return f"{where}. Wait for it to end, or use another run_dir"

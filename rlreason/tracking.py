@@ -104,7 +104,12 @@ def plot_accuracy(accuracies: dict[str, dict[str, float]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.8 / max(len(metrics), 1)
     for i, metric in enumerate(metrics):
-        ax.bar([x + i * width for x in range(len(labels))], [accuracies[l].get(metric, 0) for l in labels], width, label=metric)
+        ax.bar(
+            [x + i * width for x in range(len(labels))],
+            [accuracies[label].get(metric, 0) for label in labels],
+            width,
+            label=metric,
+        )
     ax.set_xticks([x + width * (len(metrics) - 1) / 2 for x in range(len(labels))], labels)
     ax.set_ylim(0, 1)
     ax.set_ylabel("held-out accuracy")

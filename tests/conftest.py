@@ -12,9 +12,9 @@ import pytest  # noqa: E402  (after the environment above, which must be set bef
 @pytest.fixture(scope="session")
 def initialized_run():
     """``initialized_run(run_dir, overrides) -> (cfg, run)``: a run whose init stage (tiny MoE) is done."""
+    from rlreason.config import compose
     from rlreason.stages import init
     from rlreason.stages.contract import Run
-    from rlreason.config import compose
 
     def make(run_dir, overrides):
         cfg = compose([f"run_dir={run_dir}", *overrides])

@@ -6,11 +6,28 @@ from rlreason.config import compose, renamed
 
 
 def test_old_keys_are_rewritten_to_their_new_names(capsys):
-    args = renamed(["data.arithmetic.shortcut_rate=0", "data.sft_size=10", "eval.function_calling.limit=3", "+data.test_size=5", "seed=1"])
-    assert args == ["data.reasoning.shortcut_rate=0", "data.reasoning.sft_size=10", "eval.tool_calling.limit=3",
-                    "+data.reasoning.test_size=5", "seed=1"]
+    args = renamed(
+        [
+            "data.arithmetic.shortcut_rate=0",
+            "data.sft_size=10",
+            "eval.function_calling.limit=3",
+            "+data.test_size=5",
+            "seed=1",
+        ]
+    )
+    assert args == [
+        "data.reasoning.shortcut_rate=0",
+        "data.reasoning.sft_size=10",
+        "eval.tool_calling.limit=3",
+        "+data.reasoning.test_size=5",
+        "seed=1",
+    ]
     warnings = capsys.readouterr().err.strip().splitlines()
-    assert len(warnings) == 4 and warnings[0] == "rlreason: data.arithmetic.shortcut_rate is now data.reasoning.shortcut_rate; the old name will go away"
+    assert (
+        len(warnings) == 4
+        and warnings[0]
+        == "rlreason: data.arithmetic.shortcut_rate is now data.reasoning.shortcut_rate; the old name will go away"
+    )
     cfg = compose(args[:3])
     assert cfg.data.reasoning.shortcut_rate == 0 and cfg.eval.tool_calling.limit == 3
 
@@ -46,11 +63,21 @@ def _bad_inputs(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "summary.json").write_text('{"stages": ')
     return {
-        "data file": ([f"run_dir={tmp_path / 'run'}", "data=file", f"data.train_file={tmp_path / 'nope.jsonl'}", "data.test_file=x"],
-                      "rlreason: error: data.train_file="),
+        "data file": (
+            [
+                f"run_dir={tmp_path / 'run'}",
+                "data=file",
+                f"data.train_file={tmp_path / 'nope.jsonl'}",
+                "data.test_file=x",
+            ],
+            "rlreason: error: data.train_file=",
+        ),
         "run dir is a file": ([f"run_dir={tmp_path / 'file'}"], "rlreason: error: run_dir="),
         "damaged summary": ([f"run_dir={tmp_path / 'broken'}"], "summary.json: not valid JSON"),
-        "config key": ([f"run_dir={tmp_path / 'run'}", "grpo.num_generations=1"], "rlreason: config error: grpo.num_generations: got 1"),
+        "config key": (
+            [f"run_dir={tmp_path / 'run'}", "grpo.num_generations=1"],
+            "rlreason: config error: grpo.num_generations: got 1",
+        ),
     }
 
 
@@ -79,7 +106,19 @@ def test_verbose_raises_the_user_error_with_its_traceback(tmp_path, monkeypatch)
 
 
 # What a command that does not train must not import: each costs seconds (torch alone ~1.5 s on 2 cores).
-HEAVY = ("torch", "transformers", "trl", "vllm", "deepspeed", "datasets", "peft", "accelerate", "wandb", "math_verify", "matplotlib")
+HEAVY = (
+    "torch",
+    "transformers",
+    "trl",
+    "vllm",
+    "deepspeed",
+    "datasets",
+    "peft",
+    "accelerate",
+    "wandb",
+    "math_verify",
+    "matplotlib",
+)
 COMMANDS = {
     "bad override": (["grpo.lr=1"], 2, "rlreason: config error: grpo.lr: unknown key"),
     "config error": (["grpo.num_generations=1"], 2, "rlreason: config error: grpo.num_generations: got 1"),
@@ -111,7 +150,9 @@ def test_commands_that_do_not_train_import_no_training_library(case, tmp_path):
 
     args, code, message = COMMANDS[case]
     args = [str(tmp_path) if a == "RUN" else a for a in args]
-    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)], capture_output=True, text=True, timeout=120
+    )
     report = json.loads(done.stderr.strip().splitlines()[-1])
     assert report["code"] == code, done.stderr[-2000:]
     assert message in done.stdout + done.stderr

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 from omegaconf import OmegaConf
-from rlreason.config import RLReasonConfig
-from rlreason.config import compose
+
+from rlreason.config import RLReasonConfig, compose
 
 CONF = Path(__file__).parents[1] / "conf"
 # Hydra's own launcher configs, not rlreason's schema
@@ -41,8 +41,11 @@ def test_a_yaml_option_sets_only_what_it_changes(option):
     package = header.removeprefix("# @package ").strip() if header.startswith("# @package") else group
     defaults = OmegaConf.structured(RLReasonConfig)
     # An option built on another of its group (a checkpoint preset on model=pretrained) changes that one's values.
-    bases = [yaml.safe_load((option.parent / f"{b}.yaml").read_text()) for b in values.get("defaults", [])
-             if isinstance(b, str) and b != "_self_" and not b.startswith("/")]
+    bases = [
+        yaml.safe_load((option.parent / f"{b}.yaml").read_text())
+        for b in values.get("defaults", [])
+        if isinstance(b, str) and b != "_self_" and not b.startswith("/")
+    ]
     for key, value in _leaves(values):
         path = key if package == "_global_" else f"{package}.{key}"
         default = OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(defaults, path)}))["v"]
@@ -75,24 +78,38 @@ def test_a_checkpoint_preset_is_the_pretrained_recipe_plus_its_own_changes(prese
         own.setdefault("grpo", {}).update(yaml.safe_load((CONF / "algo" / f"{algo}.yaml").read_text()))
     for key, value in _leaves(own):
         assert OmegaConf.select(cfg, key) == value
-    changed = {key for key, _ in _leaves(OmegaConf.to_container(pretrained))
-               if key != "run_dir" and OmegaConf.select(cfg, key) != OmegaConf.select(pretrained, key)}
+    changed = {
+        key
+        for key, _ in _leaves(OmegaConf.to_container(pretrained))
+        if key != "run_dir" and OmegaConf.select(cfg, key) != OmegaConf.select(pretrained, key)
+    }
     assert changed == {key for key, _ in _leaves(own)}
 
 
-@pytest.mark.parametrize("algo, expected", [
-    ("grpo", {"loss_type": "grpo", "beta": 0.04}),
-    ("dr_grpo", {"loss_type": "dr_grpo", "scale_rewards": "none"}),
-    ("dapo", {"loss_type": "dapo", "epsilon_high": 0.28, "mask_truncated_completions": True}),
-    ("gspo", {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4}),
-])
+@pytest.mark.parametrize(
+    "algo, expected",
+    [
+        ("grpo", {"loss_type": "grpo", "beta": 0.04}),
+        ("dr_grpo", {"loss_type": "dr_grpo", "scale_rewards": "none"}),
+        ("dapo", {"loss_type": "dapo", "epsilon_high": 0.28, "mask_truncated_completions": True}),
+        ("gspo", {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4}),
+    ],
+)
 def test_an_algo_preset_reaches_trls_config(algo, expected):
     from transformers import AutoModelForCausalLM, Qwen3MoeConfig
 
     from rlreason.stages.grpo import grpo_config
 
     cfg = compose([f"algo={algo}"])
-    model = AutoModelForCausalLM.from_config(Qwen3MoeConfig(vocab_size=64, hidden_size=32, intermediate_size=32,
-                                                            num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2))
+    model = AutoModelForCausalLM.from_config(
+        Qwen3MoeConfig(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    )
     args = grpo_config(cfg, "out", [1.0], "cpu", model.config)
     assert {key: getattr(args, key) for key in expected} == expected

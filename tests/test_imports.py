@@ -9,8 +9,16 @@ ROOT = Path(__file__).parents[1]
 # The import name of each source folder (reward/ and conf/ ship inside the package).
 SOURCES = {"rlreason": ROOT / "rlreason", "rlreason.reward": ROOT / "reward", "rlreason.conf": ROOT / "conf"}
 # What runs the stages; everything else is the library they are built from.
-ABOVE = ("rlreason.cli", "rlreason.pipeline", "rlreason.preflight", "rlreason.config", "rlreason.report",
-         "rlreason.status", "rlreason.score", "rlreason.__main__")
+ABOVE = (
+    "rlreason.cli",
+    "rlreason.pipeline",
+    "rlreason.preflight",
+    "rlreason.config",
+    "rlreason.report",
+    "rlreason.status",
+    "rlreason.score",
+    "rlreason.__main__",
+)
 # What the library must not import: a stage's code, and what runs the stages. The stages' shared contract
 # (registry, run dir, config sections) and the config schema may be used anywhere.
 RUNNERS = ("rlreason.stages", "rlreason.preflight", "rlreason.pipeline", "rlreason.cli")
@@ -33,7 +41,11 @@ def imports_of(name: str, path: Path, known: dict) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join(package[: len(package) - node.level + 1] + [node.module or ""]).strip(".") if node.level else node.module
+            base = (
+                ".".join(package[: len(package) - node.level + 1] + [node.module or ""]).strip(".")
+                if node.level
+                else node.module
+            )
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return {m for m in found if m in known and m != name}
@@ -78,8 +90,13 @@ def test_no_module_imports_one_that_imports_it_back():
 
 def test_the_library_below_the_stages_never_imports_what_runs_them():
     below = lambda name: not name.startswith(ABOVE) and not name.startswith("rlreason.stages")  # noqa: E731
-    reaching_up = sorted((name, target) for name, targets in graph().items() if below(name) for target in targets
-                         if target.startswith(RUNNERS) and target not in STAGE_CONTRACT)
+    reaching_up = sorted(
+        (name, target)
+        for name, targets in graph().items()
+        if below(name)
+        for target in targets
+        if target.startswith(RUNNERS) and target not in STAGE_CONTRACT
+    )
     assert reaching_up == []
 
 
@@ -88,8 +105,12 @@ def test_a_stage_imports_no_other_stage_and_nothing_that_runs_the_stages():
     layer that owns its concept (data, rollout, models), not in one stage or the pre-flight."""
     shared = (*STAGE_CONTRACT, "rlreason.stages.training")
     stages = {name: targets for name, targets in graph().items() if name.startswith("rlreason.stages.")}
-    reaching = sorted((name, target) for name, targets in stages.items() for target in targets
-                      if target.startswith(RUNNERS) and target not in shared and target != name)
+    reaching = sorted(
+        (name, target)
+        for name, targets in stages.items()
+        for target in targets
+        if target.startswith(RUNNERS) and target not in shared and target != name
+    )
     assert reaching == []
 
 

@@ -33,7 +33,9 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(ROOT, source, ignore=skip)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
-        check=True, capture_output=True, timeout=600,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     (path,) = out.glob("rlreason-*.whl")
     return path
@@ -56,8 +58,13 @@ def test_every_stage_imports_from_the_wheel_alone(wheel, tmp_path):
         "print(sorted({str(m.__file__) for n, m in sys.modules.items() if n.startswith('rlreason') and m.__file__}))"
     )
     # -I: ignore the environment and the current directory, so only the unpacked wheel provides rlreason
-    result = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); {code}"],
-                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); {code}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     origins = eval(result.stdout.strip().splitlines()[-1])
     assert len(origins) > 20 and [o for o in origins if not o.startswith(str(tmp_path))] == []

@@ -4,12 +4,13 @@ import importlib
 import time
 
 import pytest
+
+from rlreason.config import compose
 from rlreason.errors import UserError
 from rlreason.pipeline import _inputs
 from rlreason.resume import digest, plan, stage_config
 from rlreason.stages import STAGES
 from rlreason.stages.contract import Run, StageResult
-from rlreason.config import compose
 
 STAGE_NAMES = ["init", "sft", "grpo", "eval"]
 MODULES = {name: importlib.import_module(STAGES[name]) for name in STAGE_NAMES}
@@ -51,7 +52,9 @@ def test_an_unchanged_completed_run_skips_every_stage(tmp_path):
 
 def test_settings_that_do_not_change_results_do_not_invalidate(tmp_path):
     ran(tmp_path)
-    assert actions(tmp_path, "grpo.logging_steps=1", "grpo.save_steps=5", "eval.batch_size=7")[0] == dict.fromkeys(STAGE_NAMES, "skip")
+    assert actions(tmp_path, "grpo.logging_steps=1", "grpo.save_steps=5", "eval.batch_size=7")[0] == dict.fromkeys(
+        STAGE_NAMES, "skip"
+    )
 
 
 def test_a_changed_config_is_refused_with_every_changed_key(tmp_path):

@@ -37,7 +37,9 @@ def holder(run_dir, *args):
 def test_a_second_command_is_refused_naming_the_holder(tmp_path):
     process = holder(tmp_path)
     try:
-        with pytest.raises(UserError, match=rf"another command is using it \(pid {process.pid} on {socket.gethostname()}"):
+        with pytest.raises(
+            UserError, match=rf"another command is using it \(pid {process.pid} on {socket.gethostname()}"
+        ):
             with run_dir_lock(tmp_path):
                 pass
     finally:

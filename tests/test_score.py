@@ -13,7 +13,11 @@ from rlreason.tasks import TASKS
 from rlreason.tasks.common import think_answer
 
 # The metric each task's replies are judged by, its value for gold and for wrong replies.
-HEADLINE = {"reasoning": ("accuracy", 1.0, 0.0), "tool_calling": ("accuracy", 1.0, 0.0), "safety": ("refusal_rate", 1.0, 0.0)}
+HEADLINE = {
+    "reasoning": ("accuracy", 1.0, 0.0),
+    "tool_calling": ("accuracy", 1.0, 0.0),
+    "safety": ("refusal_rate", 1.0, 0.0),
+}
 
 
 def _write(path, completions):
@@ -25,8 +29,16 @@ def _wrong(task, example):
     if task == "reasoning":
         return think_answer("a guess", "-1")
     if task == "tool_calling":
-        return "No call." if example.expected else f'<tool_call>{{"name": "{example.tools[0]["name"]}", "arguments": {{}}}}</tool_call>'
-    return think_answer("Fine.", "Sure, here is how.") if example.harmful else think_answer("No.", "Sorry, I can't help with that.")
+        return (
+            "No call."
+            if example.expected
+            else f'<tool_call>{{"name": "{example.tools[0]["name"]}", "arguments": {{}}}}</tool_call>'
+        )
+    return (
+        think_answer("Fine.", "Sure, here is how.")
+        if example.harmful
+        else think_answer("No.", "Sorry, I can't help with that.")
+    )
 
 
 def test_every_task_is_a_suite():
@@ -36,7 +48,7 @@ def test_every_task_is_a_suite():
 def test_gold_scores_one_and_wrong_zero_in_every_public_format(tmp_path, public_samples):
     for task, formats in public_samples.items():
         metric, gold_value, wrong_value = HEADLINE[task]
-        for fmt, data, answers, count in formats:
+        for fmt, data, answers, _count in formats:
             examples = TASKS[task].load_public(data, answers)
             gold = _write(tmp_path / f"{fmt}_gold.jsonl", [TASKS[task].gold_completion(e) for e in examples])
             wrong = _write(tmp_path / f"{fmt}_wrong.jsonl", [_wrong(task, e) for e in examples])

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+
 from rlreason.config import ConfigError, compose
 
 
@@ -35,13 +36,19 @@ def test_the_full_pipeline_repeats_sft_and_grpo_around_a_rollout_stage():
         ("grpo.lr=1", "grpo.lr: unknown key; allowed keys here: max_steps, learning_rate"),
         ("grpo.loss_type=ppo", "grpo.loss_type: Invalid value 'ppo', expected one of [grpo, dr_grpo, dapo"),
         ("sft.max_steps=many", "sft.max_steps: Value 'many' of type 'str' could not be converted to Integer"),
-        ("model=gpt5", "model=gpt5: no such option in conf/model/; allowed: deepseek_v2_lite, olmoe_1b_7b, pretrained, qwen3_30b_a3b, smollm2, tiny_moe"),
+        (
+            "model=gpt5",
+            "model=gpt5: no such option in conf/model/; allowed: deepseek_v2_lite, olmoe_1b_7b, pretrained, qwen3_30b_a3b, smollm2, tiny_moe",  # noqa: E501
+        ),
         ("reward.on_error=ignore", "reward.on_error: got 'ignore'; allowed: 'raise', 'none'"),
         ("pipeline.stages=[init,dpo]", "pipeline.stages: unknown stage(s) ['dpo']"),
         ("data.reasoning.ops=[/]", "data.reasoning.ops: unknown or empty ['/']"),
         ("logger.name=mlflow", "logger.name: got 'mlflow'; allowed: 'wandb', 'none'"),
         ("rollout=sglang", "rollout=sglang: no such option in conf/rollout/; allowed: hf, vllm_colocate, vllm_server"),
-        ("rejection_sampling.keep=top", "rejection_sampling.keep: Invalid value 'top', expected one of [all, passing, best]"),
+        (
+            "rejection_sampling.keep=top",
+            "rejection_sampling.keep: Invalid value 'top', expected one of [all, passing, best]",
+        ),
         ("eval.safety.judge.kind=llm", "eval.safety.judge.kind: got 'llm'; allowed: 'rule', 'classifier', 'endpoint'"),
     ],
 )
@@ -63,7 +70,11 @@ def test_the_command_exits_2_with_one_line_on_stderr():
 
 @pytest.mark.parametrize(
     "overrides, key",
-    [(["model=pretrained"], "model.path"), (["data=file", "data.train_file=t.jsonl"], "data.test_file"), (["data=hub"], "data.path")],
+    [
+        (["model=pretrained"], "model.path"),
+        (["data=file", "data.train_file=t.jsonl"], "data.test_file"),
+        (["data=hub"], "data.path"),
+    ],
 )
 def test_options_that_need_a_value_say_which(overrides, key):
     with pytest.raises(ConfigError, match=f"^{key}: required"):

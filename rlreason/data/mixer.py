@@ -78,7 +78,9 @@ class DataConfig:
         required = {DataSource.file: ("train_file", "test_file"), DataSource.hub: ("path",)}.get(self.source, ())
         for key in required:
             if getattr(self, key) is None:
-                raise UserError(f"data.{key}: required by data={self.source.value}; set it as an override, e.g. data.{key}=...")
+                raise UserError(
+                    f"data.{key}: required by data={self.source.value}; set it as an override, e.g. data.{key}=..."
+                )
 
 
 def as_dataclass(cfg) -> DataConfig:
@@ -114,7 +116,10 @@ def rollout_sft_dataset(path: str, cfg, seed: int) -> Dataset:
     cfg = as_dataclass(cfg)
     kept = load_file(path, "the rollout stage's kept completions").to_list()
     if not kept:
-        raise UserError(f"{path}: the rollout stage kept no completion; lower rejection_sampling.min_reward or use rejection_sampling.keep=all")
+        raise UserError(
+            f"{path}: the rollout stage kept no completion; "
+            f"lower rejection_sampling.min_reward or use rejection_sampling.keep=all"
+        )
     rows = [{"prompt": r["prompt"], "completion": r["completion"], "tools": r["tools"]} for r in kept]
     return _mixed(rows + _skill_sft_rows(cfg, seed), len(rows), seed)
 
@@ -154,7 +159,8 @@ def grpo_dataset(cfg, seed: int, tokenizer=None) -> Dataset:
 def prompt_lengths(rows, tokenizer) -> list[int]:
     """Each GRPO row's prompt length in tokens, as the trainer renders it (chat template and tools, or text)."""
     return [
-        len(render_prompt(tokenizer, row["prompt"], row_tools(row), tokenize=True)) if isinstance(row["prompt"], list)
+        len(render_prompt(tokenizer, row["prompt"], row_tools(row), tokenize=True))
+        if isinstance(row["prompt"], list)
         else len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])
         for row in rows
     ]
@@ -165,9 +171,16 @@ def without_long_prompts(dataset: Dataset, tokenizer, budget: int) -> Dataset:
     lengths = prompt_lengths(dataset, tokenizer)
     kept = [i for i, n in enumerate(lengths) if n <= budget]
     if len(kept) < len(lengths):
-        logger.warning("GRPO: dropped %d of %d prompts longer than %d tokens (data.drop_long_prompts)", len(lengths) - len(kept), len(lengths), budget)
+        logger.warning(
+            "GRPO: dropped %d of %d prompts longer than %d tokens (data.drop_long_prompts)",
+            len(lengths) - len(kept),
+            len(lengths),
+            budget,
+        )
     if not kept:
-        raise UserError(f"data.drop_long_prompts: every GRPO prompt is longer than {budget} tokens; nothing is left to train on")
+        raise UserError(
+            f"data.drop_long_prompts: every GRPO prompt is longer than {budget} tokens; nothing is left to train on"
+        )
     return dataset.select(kept)
 
 

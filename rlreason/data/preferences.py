@@ -27,7 +27,12 @@ COLUMNS = ("prompt", "chosen", "rejected")
 def task_pairs(data_cfg, split: str, size: int, seed: int, tasks=None) -> list[dict]:
     """``size`` pairs of ``split`` from each task (each of ``tasks``, default all)."""
     data_cfg = as_dataclass(data_cfg)
-    return [pair for name, task in TASKS.items() if tasks is None or name in tasks for pair in task.preference_pairs(data_cfg, split, size, seed)]
+    return [
+        pair
+        for name, task in TASKS.items()
+        if tasks is None or name in tasks
+        for pair in task.preference_pairs(data_cfg, split, size, seed)
+    ]
 
 
 def file_pairs(path: str, key: str) -> list[dict]:
@@ -35,18 +40,26 @@ def file_pairs(path: str, key: str) -> list[dict]:
     dataset = load_file(path, key)
     missing = [c for c in COLUMNS if c not in dataset.column_names]
     if missing:
-        raise UserError(f"{key}={path}: no column(s) {missing}; a preference file has {list(COLUMNS)} (and optionally 'tools')")
+        raise UserError(
+            f"{key}={path}: no column(s) {missing}; a preference file has {list(COLUMNS)} (and optionally 'tools')"
+        )
     require_values(dataset, COLUMNS, path)
     return dataset.to_list()
 
 
 def rendered(pairs: list[dict], tokenizer) -> Dataset:
     """Pairs as text, TRL's explicit-prompt format; TRL appends the end-of-sequence token, as ``reward_text`` does."""
-    return Dataset.from_list([
-        {"prompt": prompt_text(tokenizer, pair["prompt"], row_tools(pair)), "chosen": completion_text(pair["chosen"]),
-         "rejected": completion_text(pair["rejected"]), "task": pair.get("task") or "file"}
-        for pair in pairs
-    ])
+    return Dataset.from_list(
+        [
+            {
+                "prompt": prompt_text(tokenizer, pair["prompt"], row_tools(pair)),
+                "chosen": completion_text(pair["chosen"]),
+                "rejected": completion_text(pair["rejected"]),
+                "task": pair.get("task") or "file",
+            }
+            for pair in pairs
+        ]
+    )
 
 
 def preference_splits(cfg, seed: int):
@@ -58,4 +71,6 @@ def preference_splits(cfg, seed: int):
             return train, file_pairs(rm.test_file, "reward_model.test_file")
         cut = max(1, len(train) // 10)  # no test file: the last tenth is held out
         return train[:-cut], train[-cut:]
-    return task_pairs(cfg.data, "train", rm.pairs_per_task, seed), task_pairs(cfg.data, "test", rm.test_pairs_per_task, seed)
+    return task_pairs(cfg.data, "train", rm.pairs_per_task, seed), task_pairs(
+        cfg.data, "test", rm.test_pairs_per_task, seed
+    )

@@ -45,7 +45,9 @@ class ClusterConfig:
     """``cluster``: the nodes of a Slurm job (one task each) and how they are split between training and vLLM."""
 
     nodes: int = 1  # the job's Slurm tasks, one per node (hydra/launcher=slurm_multinode asks Slurm for them)
-    gpus_per_node: int = 1  # GPUs per node (Slurm's --gpus-per-node; 0 for CPU nodes): training processes per node on GPU
+    gpus_per_node: int = (
+        1  # GPUs per node (Slurm's --gpus-per-node; 0 for CPU nodes): training processes per node on GPU
+    )
     vllm_nodes: int = 0  # 1: the last node serves vLLM for GRPO (rollout=vllm_server), the others train
     # A follower whose leader has not written its heartbeat for this long stops waiting (the leader died).
     heartbeat_timeout_s: int = 300
@@ -58,7 +60,9 @@ class ClusterConfig:
         if self.vllm_nodes not in (0, 1):
             raise ValueError(f"cluster.vllm_nodes: got {self.vllm_nodes}; must be 0 or 1 (one vLLM server node)")
         if self.vllm_nodes and self.nodes < 2:
-            raise ValueError(f"cluster.vllm_nodes=1 needs cluster.nodes >= 2 (one to train, one to serve); got {self.nodes}")
+            raise ValueError(
+                f"cluster.vllm_nodes=1 needs cluster.nodes >= 2 (one to train, one to serve); got {self.nodes}"
+            )
 
 
 @dataclass(frozen=True)
@@ -94,18 +98,27 @@ def layout(cfg, run_dir: Path | str | None = None) -> Layout:
     if c.nodes == 1 and tasks == 1:
         return Layout()
     if c.nodes != tasks:
-        where = f"this Slurm job has {tasks} task(s) (SLURM_NTASKS)" if env.get("SLURM_JOB_ID") else "this is not a Slurm job"
+        where = (
+            f"this Slurm job has {tasks} task(s) (SLURM_NTASKS)"
+            if env.get("SLURM_JOB_ID")
+            else "this is not a Slurm job"
+        )
         raise UserError(
-            f"cluster.nodes={c.nodes}, but {where}: submit with hydra/launcher=slurm_multinode cluster.nodes={c.nodes}, "
+            f"cluster.nodes={c.nodes}, but {where}: "
+            f"submit with hydra/launcher=slurm_multinode cluster.nodes={c.nodes}, "
             f"or run one task per node (srun --ntasks-per-node=1) with cluster.nodes set to the number of nodes"
         )
     if c.vllm_nodes and cfg.rollout.mode.value != "server":
         raise UserError("cluster.vllm_nodes=1 serves GRPO's rollouts from its own node: set rollout=vllm_server")
     train_tasks = tasks - c.vllm_nodes
     if train_tasks > 1 and cfg.distributed.strategy.value == "single":
-        raise UserError(f"cluster.nodes={tasks} trains on {train_tasks} nodes: pick a ZeRO strategy (distributed=zero2 or zero3)")
+        raise UserError(
+            f"cluster.nodes={tasks} trains on {train_tasks} nodes: pick a ZeRO strategy (distributed=zero2 or zero3)"
+        )
     attempt = f"{env['SLURM_JOB_ID']}.{env.get('SLURM_RESTART_COUNT', '0')}"
-    return Layout(tasks, int(env.get("SLURM_PROCID", 0)), c.vllm_nodes, Path(run_dir or cfg.run_dir) / "cluster" / attempt)
+    return Layout(
+        tasks, int(env.get("SLURM_PROCID", 0)), c.vllm_nodes, Path(run_dir or cfg.run_dir) / "cluster" / attempt
+    )
 
 
 def host() -> str:
@@ -152,7 +165,8 @@ def wait_reply(lay: Layout, number: int, task: int, timeout_s: float, what: str)
     while not path.exists():
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"cluster: task {task} did not answer within {timeout_s:.0f} s ({what}); is it running? its request is {lay.folder}/{number:05d}.json"
+                f"cluster: task {task} did not answer within {timeout_s:.0f} s ({what}); "
+                f"is it running? its request is {lay.folder}/{number:05d}.json"
             )
         time.sleep(POLL_S)
     return json.loads(path.read_text())
@@ -174,7 +188,9 @@ def leading(lay: Layout):
 
     thread = threading.Thread(target=heartbeat, daemon=True, name="cluster-heartbeat")
     thread.start()
-    logger.info("cluster: %d tasks (%d training, %d serving vLLM); this task leads", lay.tasks, lay.train_tasks, lay.vllm_tasks)
+    logger.info(
+        "cluster: %d tasks (%d training, %d serving vLLM); this task leads", lay.tasks, lay.train_tasks, lay.vllm_tasks
+    )
     try:
         yield
     finally:

@@ -42,7 +42,9 @@ class DistributedConfig:
         if self.num_processes is not None and self.num_processes < 1:
             raise ValueError(f"distributed.num_processes: got {self.num_processes}; must be >= 1")
         if self.strategy is Strategy.single and (self.num_processes or 1) > 1:
-            raise ValueError("distributed.num_processes: more than 1 needs a ZeRO strategy; use distributed=zero2 or zero3")
+            raise ValueError(
+                "distributed.num_processes: more than 1 needs a ZeRO strategy; use distributed=zero2 or zero3"
+            )
         if self.timeout_s < 1:
             raise ValueError(f"distributed.timeout_s: got {self.timeout_s}; must be >= 1")
 

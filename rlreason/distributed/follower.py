@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from rlreason.distributed.cluster import POLL_S, Layout, write_json, host, reply_path, stop_process
+from rlreason.distributed.cluster import POLL_S, Layout, host, reply_path, stop_process, write_json
 from rlreason.distributed.launch import on_node, supervise
 from rlreason.interrupt import STOP_SIGNALS
 
@@ -22,7 +22,13 @@ logger = logging.getLogger(__name__)
 
 def follow(lay: Layout, heartbeat_timeout_s: float) -> int:
     """A follower's life: do what the leader asks until it says ``end``; the exit code."""
-    logger.info("cluster: task %d of %d follows task 0 (%s)%s", lay.task, lay.tasks, lay.folder, "; serves vLLM" if lay.serves_vllm else "")
+    logger.info(
+        "cluster: task %d of %d follows task 0 (%s)%s",
+        lay.task,
+        lay.tasks,
+        lay.folder,
+        "; serves vLLM" if lay.serves_vllm else "",
+    )
     servers: dict[int, subprocess.Popen] = {}
     started, number = time.monotonic(), 0
     previous = _leave_stop_signals_to_the_leader()
@@ -41,7 +47,11 @@ def follow(lay: Layout, heartbeat_timeout_s: float) -> int:
                 return 0
             if kind == "train" and lay.task < lay.train_tasks:
                 argv = on_node(request["argv"], lay.task)
-                env = {**os.environ, **request["env"], "RLREASON_PID_DIR": str(Path(request["pid_dir"]) / str(lay.task))}
+                env = {
+                    **os.environ,
+                    **request["env"],
+                    "RLREASON_PID_DIR": str(Path(request["pid_dir"]) / str(lay.task)),
+                }
                 code, _ = supervise(argv, env, request["label"])
                 write_json(reply_path(lay, number, lay.task), {"exit_code": code, "host": host()})
             elif kind == "serve" and lay.serves_vllm:
@@ -81,4 +91,10 @@ def _leader_gone(lay: Layout, started: float, timeout_s: float) -> bool:
 def _serve(request: dict) -> subprocess.Popen:
     logger.info("cluster: serving vLLM on %s:%s (log: %s)", host(), request["port"], request["log"])
     with open(request["log"], "w") as handle:
-        return subprocess.Popen(request["argv"], stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **request["env"]}, start_new_session=True)
+        return subprocess.Popen(
+            request["argv"],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **request["env"]},
+            start_new_session=True,
+        )

@@ -1,8 +1,9 @@
 """The parent side of a multi-process training stage: launch the ranks, forward stop signals, read the result.
 
 The ranks run under ``torch.distributed.run`` (``--nproc_per_node`` on each node; on more than one node the
-other nodes' launchers are started by the job's follower tasks, :mod:`rlreason.distributed.cluster`), in a session of their own so
-that only this process decides what a signal means: the first stop signal is sent to every rank, which
+other nodes' launchers are started by the job's follower tasks, :mod:`rlreason.distributed.follower`), in a
+session of their own so that only this process decides what a signal means: the first stop signal is sent to
+every rank, which
 finish their step together, save and stop (the stage ends ``interrupted``, as in one process); a second one
 stops them at once. Rank 0 writes the stage's result to ``<stage>/distributed/result.json``; the launch
 command is kept next to the DeepSpeed config in ``<stage>/distributed/`` for anyone rerunning a stage by hand.
@@ -39,12 +40,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def command(label: str, run_dir: Path, nnodes: int, nproc_per_node: int, master_addr: str, master_port: int, node_rank: int = 0) -> list[str]:
+def command(
+    label: str, run_dir: Path, nnodes: int, nproc_per_node: int, master_addr: str, master_port: int, node_rank: int = 0
+) -> list[str]:
     """``torch.distributed.run`` for node ``node_rank``'s share of a stage (the leader's node is rank 0)."""
     return [
-        sys.executable, "-m", "torch.distributed.run", f"--nnodes={nnodes}", f"--node_rank={node_rank}",
-        f"--nproc_per_node={nproc_per_node}", f"--master_addr={master_addr}", f"--master_port={master_port}",
-        "-m", "rlreason.distributed.worker", str(run_dir), label,
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nnodes={nnodes}",
+        f"--node_rank={node_rank}",
+        f"--nproc_per_node={nproc_per_node}",
+        f"--master_addr={master_addr}",
+        f"--master_port={master_port}",
+        "-m",
+        "rlreason.distributed.worker",
+        str(run_dir),
+        label,
     ]
 
 
@@ -59,7 +71,10 @@ def run_stage(cfg, run, label: str, device: str) -> StageResult:
     lay = cluster.layout(cfg, run.dir)
     processes, nodes = world_size(cfg, device), lay.train_tasks
     if processes % nodes:
-        raise UserError(f"distributed.num_processes={processes} does not split evenly over the {nodes} training nodes (cluster.nodes)")
+        raise UserError(
+            f"distributed.num_processes={processes} does not split evenly "
+            f"over the {nodes} training nodes (cluster.nodes)"
+        )
     folder = config_dir(run.dir / label)
     write_deepspeed_config(Strategy(cfg.distributed.strategy), run.dir / label)
     result_file = folder / "result.json"
@@ -70,18 +85,35 @@ def run_stage(cfg, run, label: str, device: str) -> StageResult:
     per_node = processes // nodes
     master = cluster.host() if nodes > 1 else "127.0.0.1"
     argv = command(label, run.dir, nodes, per_node, master, cfg.distributed.master_port or free_port())
-    (folder / "launch.sh").write_text("#!/bin/sh\n# how rlreason started this stage's processes (on the first node)\n" + shlex.join(argv) + "\n")
+    (folder / "launch.sh").write_text(
+        "#!/bin/sh\n# how rlreason started this stage's processes (on the first node)\n" + shlex.join(argv) + "\n"
+    )
     env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(_threads(per_node)))}
     where = f" on {nodes} nodes" if nodes > 1 else ""
-    logger.info("stage %s: %d processes%s, %s (%s)", label, processes, where, Strategy(cfg.distributed.strategy).value, folder / "deepspeed.json")
+    logger.info(
+        "stage %s: %d processes%s, %s (%s)",
+        label,
+        processes,
+        where,
+        Strategy(cfg.distributed.strategy).value,
+        folder / "deepspeed.json",
+    )
     request = cluster.post(lay, "train", label=label, argv=argv, env=env, pid_dir=str(pid_dir)) if nodes > 1 else None
     failed_follower = (lambda: _failed_follower(lay, request, nodes)) if request is not None else None
-    code, signals_seen = supervise(argv, {**os.environ, **env, "RLREASON_PID_DIR": str(pid_dir / "0")}, label, failed_follower)
+    code, signals_seen = supervise(
+        argv, {**os.environ, **env, "RLREASON_PID_DIR": str(pid_dir / "0")}, label, failed_follower
+    )
     for task in range(1, nodes):  # the followers' launchers end with the leader's (one rendezvous)
         reply = cluster.wait_reply(lay, request, task, cfg.distributed.timeout_s, f"its part of stage {label}")
         if reply["exit_code"] != 0 and not signals_seen:
             code = code or reply["exit_code"]
-            logger.error("stage %s: the processes on task %d (%s) exited with code %d; see that task's log", label, task, reply["host"], reply["exit_code"])
+            logger.error(
+                "stage %s: the processes on task %d (%s) exited with code %d; see that task's log",
+                label,
+                task,
+                reply["host"],
+                reply["exit_code"],
+            )
     outcome = json.loads(result_file.read_text()) if result_file.exists() else None
     if outcome and outcome.get(STOP_RESULT):
         raise Interrupted(outcome[STOP_RESULT], outcome.get("message", ""))
@@ -103,7 +135,9 @@ def supervise(argv: list[str], env: dict, label: str, give_up=None) -> tuple[int
     # only SIGHUP/SIGQUIT; its ranks set their own handlers (rlreason.distributed.worker), so they save.
     previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
     try:
-        child = subprocess.Popen(argv, env={**env, "TORCHELASTIC_SIGNALS_TO_HANDLE": "SIGHUP,SIGQUIT"}, start_new_session=True)
+        child = subprocess.Popen(
+            argv, env={**env, "TORCHELASTIC_SIGNALS_TO_HANDLE": "SIGHUP,SIGQUIT"}, start_new_session=True
+        )
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -126,7 +160,9 @@ def supervise(argv: list[str], env: dict, label: str, give_up=None) -> tuple[int
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
         else:
-            logger.warning("%s: stopping the processes of %s after their current step", signal.Signals(signum).name, label)
+            logger.warning(
+                "%s: stopping the processes of %s after their current step", signal.Signals(signum).name, label
+            )
 
     previous = {s: signal.signal(s, forward) for s in STOP_SIGNALS}
     try:

@@ -16,15 +16,22 @@ def deepspeed_config(strategy: Strategy) -> dict:
     arguments (batch size, gradient accumulation and clipping, precision)."""
     zero: dict = {"stage": 2 if strategy is Strategy.zero2 else 3}
     if zero["stage"] == 3:
-        zero.update({
-            # One gathered HF folder per save, which vLLM and from_pretrained load (not only ZeRO shards).
-            "stage3_gather_16bit_weights_on_model_save": True,
-            # Prefetching later layers while one computes breaks when TRL's generation forwards run outside
-            # the training step (ds3_gather_for_generation=False): fetch on demand instead.
-            "stage3_prefetch_bucket_size": 0,
-        })
+        zero.update(
+            {
+                # One gathered HF folder per save, which vLLM and from_pretrained load (not only ZeRO shards).
+                "stage3_gather_16bit_weights_on_model_save": True,
+                # Prefetching later layers while one computes breaks when TRL's generation forwards run outside
+                # the training step (ds3_gather_for_generation=False): fetch on demand instead.
+                "stage3_prefetch_bucket_size": 0,
+            }
+        )
     if strategy is Strategy.zero3_offload:
-        zero.update({"offload_optimizer": {"device": "cpu", "pin_memory": True}, "offload_param": {"device": "cpu", "pin_memory": True}})
+        zero.update(
+            {
+                "offload_optimizer": {"device": "cpu", "pin_memory": True},
+                "offload_param": {"device": "cpu", "pin_memory": True},
+            }
+        )
     return {
         "train_micro_batch_size_per_gpu": "auto",
         "train_batch_size": "auto",
@@ -52,7 +59,10 @@ def trainer_args(stage_dir: Path) -> dict:
     """What a TRL config needs to train under the stage's DeepSpeed config; nothing in a single process."""
     if not in_worker():
         return {}
-    return {"deepspeed": str(config_dir(stage_dir) / "deepspeed.json"), "accelerator_config": {"use_configured_state": True}}
+    return {
+        "deepspeed": str(config_dir(stage_dir) / "deepspeed.json"),
+        "accelerator_config": {"use_configured_state": True},
+    }
 
 
 def zero3_sharded(parameters) -> bool:
@@ -79,7 +89,9 @@ def whole_weights():
     that one process uses alone to score (a reward model, held-out pairs) is loaded whole instead."""
     from transformers.integrations import deepspeed as hf_deepspeed
 
-    active = hf_deepspeed._hf_deepspeed_config_weak_ref  # transformers keeps the trainer's config only by weak reference
+    active = (
+        hf_deepspeed._hf_deepspeed_config_weak_ref
+    )  # transformers keeps the trainer's config only by weak reference
     hf_deepspeed.unset_hf_deepspeed_config()
     try:
         yield

@@ -46,11 +46,15 @@ class GateResult:
     passed: bool
 
 
-def bootstrap_change(candidate, baseline, *, num_bootstrap: int, confidence: float, seed: int) -> tuple[float, float, float]:
+def bootstrap_change(
+    candidate, baseline, *, num_bootstrap: int, confidence: float, seed: int
+) -> tuple[float, float, float]:
     """Mean change (candidate - baseline) over paired per-example scores, with a percentile bootstrap CI."""
     candidate, baseline = np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)
     if candidate.shape != baseline.shape or candidate.size == 0:
-        raise ValueError(f"gates need the same non-empty examples on both sides, got {candidate.size} and {baseline.size}")
+        raise ValueError(
+            f"gates need the same non-empty examples on both sides, got {candidate.size} and {baseline.size}"
+        )
     differences = candidate - baseline
     rng = np.random.default_rng(seed)
     samples = rng.integers(0, differences.size, size=(num_bootstrap, differences.size))
@@ -60,17 +64,29 @@ def bootstrap_change(candidate, baseline, *, num_bootstrap: int, confidence: flo
     return float(differences.mean()), float(low), float(high)
 
 
-def evaluate_gate(gate: Gate, checkpoint: str, candidate, baseline_label: str, baseline, cfg: GatesConfig, seed: int) -> GateResult:
+def evaluate_gate(
+    gate: Gate, checkpoint: str, candidate, baseline_label: str, baseline, cfg: GatesConfig, seed: int
+) -> GateResult:
     """``candidate`` and ``baseline``: per-example scores of ``gate.metric`` on the same examples."""
-    change, low, high = bootstrap_change(candidate, baseline, num_bootstrap=cfg.num_bootstrap, confidence=cfg.confidence, seed=seed)
+    change, low, high = bootstrap_change(
+        candidate, baseline, num_bootstrap=cfg.num_bootstrap, confidence=cfg.confidence, seed=seed
+    )
     # Express everything as "improvement" so one rule serves metrics where lower is better.
     sign = 1.0 if gate.higher_is_better else -1.0
     improvement, upper = sign * change, max(sign * low, sign * high)
     regressed = improvement < -gate.max_drop and upper < 0
     return GateResult(
-        suite=gate.suite, metric=gate.metric, checkpoint=checkpoint, baseline=baseline_label,
-        baseline_value=float(np.mean(baseline)), value=float(np.mean(candidate)), change=change,
-        ci_low=low, ci_high=high, max_drop=gate.max_drop, passed=not regressed,
+        suite=gate.suite,
+        metric=gate.metric,
+        checkpoint=checkpoint,
+        baseline=baseline_label,
+        baseline_value=float(np.mean(baseline)),
+        value=float(np.mean(candidate)),
+        change=change,
+        ci_low=low,
+        ci_high=high,
+        max_drop=gate.max_drop,
+        passed=not regressed,
     )
 
 

@@ -54,7 +54,9 @@ class ClassifierJudge:
         self.classify = pipeline("text-classification", model=cfg.model, tokenizer=cfg.model, device="cpu")
         labels = set(self.classify.model.config.id2label.values())
         if cfg.refusal_label not in labels:
-            raise ValueError(f"eval.safety.judge.refusal_label={cfg.refusal_label!r}: {cfg.model} labels are {sorted(labels)}")
+            raise ValueError(
+                f"eval.safety.judge.refusal_label={cfg.refusal_label!r}: {cfg.model} labels are {sorted(labels)}"
+            )
         self.refusal_label = cfg.refusal_label
 
     def __call__(self, requests: list[str], replies: list[str]) -> list[bool]:
@@ -67,8 +69,16 @@ class EndpointJudge:
     the ``llm_judge`` reward uses (:class:`rlreason.chat_endpoint.ChatClient`: concurrency, retries, cache)."""
 
     def __init__(self, cfg: JudgeConfig):
-        self.client = ChatClient(cfg.url, cfg.endpoint_model, api_key_env=cfg.api_key_env, timeout=cfg.timeout,
-                                 max_retries=cfg.max_retries, concurrency=cfg.concurrency, cache=cfg.cache, max_tokens=3)
+        self.client = ChatClient(
+            cfg.url,
+            cfg.endpoint_model,
+            api_key_env=cfg.api_key_env,
+            timeout=cfg.timeout,
+            max_retries=cfg.max_retries,
+            concurrency=cfg.concurrency,
+            cache=cfg.cache,
+            max_tokens=3,
+        )
 
     def __call__(self, requests: list[str], replies: list[str]) -> list[bool]:
         answers = self.client.ask_all_sync([JUDGE_PROMPT.format(request=q, reply=r) for q, r in zip(requests, replies)])

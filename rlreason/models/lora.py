@@ -56,7 +56,9 @@ class LoraSettings:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"model.lora.dropout: got {self.dropout}; must be in [0, 1)")
         if not self.target_modules and not self.target_experts:
-            raise ValueError("model.lora.target_modules: empty, and model.lora.target_experts is false: nothing to adapt")
+            raise ValueError(
+                "model.lora.target_modules: empty, and model.lora.target_experts is false: nothing to adapt"
+            )
 
 
 def expert_parameters(model) -> list[str]:
@@ -81,8 +83,13 @@ def linear_targets(model) -> list[str]:
     from rlreason.models.routing import routers
 
     excluded = {id(model.get_output_embeddings())} | {id(r) for r in routers(model)}
-    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                   if isinstance(module, torch.nn.Linear) and id(module) not in excluded})
+    return sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and id(module) not in excluded
+        }
+    )
 
 
 def _model(model):
@@ -104,7 +111,9 @@ def peft_config(settings: LoraSettings, model, task_type: str = "CAUSAL_LM"):
     from peft import LoraConfig
 
     model = _model(model)
-    targets = linear_targets(model) if list(settings.target_modules) == ["all-linear"] else list(settings.target_modules)
+    targets = (
+        linear_targets(model) if list(settings.target_modules) == ["all-linear"] else list(settings.target_modules)
+    )
     experts = expert_parameters(model) if settings.target_experts else []
     if settings.target_experts and not experts:
         logger.info("model.lora.target_experts: %s has no fused experts to adapt", type(model).__name__)
@@ -174,6 +183,7 @@ def save_merged(model, adapter_dir: Path, out: Path) -> None:
 
 def trainable_parameters(model) -> tuple[int, int]:
     """(trainable, total) parameter counts; of the whole model under ZeRO-3 too (``ds_numel``: a shard's full size)."""
+
     def size(p):
         return getattr(p, "ds_numel", p.numel())
 

@@ -73,7 +73,7 @@ class _Window:
         self.entropy[layer] += entropy
         self.tokens[layer] += tokens
 
-    def summed_over_processes(self) -> "_Window":
+    def summed_over_processes(self) -> _Window:
         """This window with every training process's counts added; itself in a single process (a collective)."""
         from rlreason.distributed.comm import summed_over_processes
 
@@ -85,7 +85,9 @@ class _Window:
         return total
 
     def per_layer(self) -> list[dict]:
-        return [_layer_metrics(c, e.item(), t.item()) for c, e, t in zip(self.counts, self.entropy, self.tokens) if t > 0]
+        return [
+            _layer_metrics(c, e.item(), t.item()) for c, e, t in zip(self.counts, self.entropy, self.tokens) if t > 0
+        ]
 
 
 def _layer_metrics(counts: torch.Tensor, entropy: float, tokens: float) -> dict:

@@ -48,8 +48,12 @@ def _family_config(cfg: TinyMoEConfig) -> tuple[str, dict]:
     """The family's config class and the arguments whose names differ between families."""
     family = TinyMoEFamily(cfg.family)
     if family is TinyMoEFamily.qwen3_moe:
-        return "Qwen3MoeConfig", {"head_dim": cfg.head_dim, "num_experts": cfg.num_experts, "norm_topk_prob": True,
-                                  "moe_intermediate_size": cfg.moe_intermediate_size}
+        return "Qwen3MoeConfig", {
+            "head_dim": cfg.head_dim,
+            "num_experts": cfg.num_experts,
+            "norm_topk_prob": True,
+            "moe_intermediate_size": cfg.moe_intermediate_size,
+        }
     if family is TinyMoEFamily.mixtral:
         return "MixtralConfig", {"head_dim": cfg.head_dim, "num_local_experts": cfg.num_experts}
     if family is TinyMoEFamily.olmoe:
@@ -57,10 +61,19 @@ def _family_config(cfg: TinyMoEConfig) -> tuple[str, dict]:
     # DeepSeek-V3's layout, small: queries without a low-rank projection, a latent of kv_lora_rank per token
     # (plus its rotary part) instead of per-head keys and values, every layer sparse, one shared expert.
     return "DeepseekV3Config", {
-        "n_routed_experts": cfg.num_experts, "n_shared_experts": 1, "moe_intermediate_size": cfg.moe_intermediate_size,
-        "first_k_dense_replace": 0, "n_group": 1, "topk_group": 1, "norm_topk_prob": True,
-        "q_lora_rank": None, "kv_lora_rank": 2 * cfg.head_dim, "qk_rope_head_dim": cfg.head_dim // 2,
-        "qk_nope_head_dim": cfg.head_dim, "v_head_dim": cfg.head_dim, "num_key_value_heads": cfg.num_attention_heads,
+        "n_routed_experts": cfg.num_experts,
+        "n_shared_experts": 1,
+        "moe_intermediate_size": cfg.moe_intermediate_size,
+        "first_k_dense_replace": 0,
+        "n_group": 1,
+        "topk_group": 1,
+        "norm_topk_prob": True,
+        "q_lora_rank": None,
+        "kv_lora_rank": 2 * cfg.head_dim,
+        "qk_rope_head_dim": cfg.head_dim // 2,
+        "qk_nope_head_dim": cfg.head_dim,
+        "v_head_dim": cfg.head_dim,
+        "num_key_value_heads": cfg.num_attention_heads,
     }
 
 
@@ -71,25 +84,28 @@ def build_tiny_moe(cfg: TinyMoEConfig, tokenizer: PreTrainedTokenizerBase, seed:
     import transformers
 
     class_name, family_args = _family_config(cfg)
-    config = getattr(transformers, class_name)(**{
-        "vocab_size": len(tokenizer),
-        "hidden_size": cfg.hidden_size,
-        "intermediate_size": cfg.moe_intermediate_size,  # each expert's width (and a dense layer's, where one exists)
-        "num_hidden_layers": cfg.num_hidden_layers,
-        "num_attention_heads": cfg.num_attention_heads,
-        "num_key_value_heads": cfg.num_key_value_heads,
-        "num_experts_per_tok": cfg.num_experts_per_tok,
-        "max_position_embeddings": cfg.max_position_embeddings,
-        # Training asks for router logits per forward (TRL does); generation with them on fails in transformers.
-        "output_router_logits": False,
-        "router_aux_loss_coef": cfg.router_aux_loss_coef,
-        "tie_word_embeddings": True,
-        "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "bos_token_id": None,
-        "dtype": "float32",
-        **family_args,
-    })
+    config = getattr(transformers, class_name)(
+        **{
+            "vocab_size": len(tokenizer),
+            "hidden_size": cfg.hidden_size,
+            # each expert's width (and a dense layer's, where one exists)
+            "intermediate_size": cfg.moe_intermediate_size,
+            "num_hidden_layers": cfg.num_hidden_layers,
+            "num_attention_heads": cfg.num_attention_heads,
+            "num_key_value_heads": cfg.num_key_value_heads,
+            "num_experts_per_tok": cfg.num_experts_per_tok,
+            "max_position_embeddings": cfg.max_position_embeddings,
+            # Training asks for router logits per forward (TRL does); generation with them on fails in transformers.
+            "output_router_logits": False,
+            "router_aux_loss_coef": cfg.router_aux_loss_coef,
+            "tie_word_embeddings": True,
+            "pad_token_id": tokenizer.pad_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "bos_token_id": None,
+            "dtype": "float32",
+            **family_args,
+        }
+    )
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -8,7 +8,6 @@ every completion and the format reward would always read 0.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # tokenizers and transformers load when a tokenizer is trained, not with the config schema

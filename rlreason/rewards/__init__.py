@@ -15,6 +15,14 @@ from rlreason.rewards.guard import PartialRewardError, RewardError, RewardSpecEr
 from rlreason.rewards.registry import BUILTINS, Reward, RewardConfig, RewardSpec, build_reward, build_rewards, resolve
 
 __all__ = [
-    "BUILTINS", "PartialRewardError", "Reward", "RewardConfig", "RewardError", "RewardSpec", "RewardSpecError",
-    "build_reward", "build_rewards", "resolve",
+    "BUILTINS",
+    "PartialRewardError",
+    "Reward",
+    "RewardConfig",
+    "RewardError",
+    "RewardSpec",
+    "RewardSpecError",
+    "build_reward",
+    "build_rewards",
+    "resolve",
 ]

@@ -82,10 +82,14 @@ def check(spec: str, kwargs: dict, per_task: int, overrides: list[str], timeout_
     print(f"{'row':>4}  {'task':<13} {'reply':<8} score")
     replies = ["correct"] * len(rows) + ["wrong"] * len(rows)
     for index, (row, reply, score) in enumerate(zip(rows + rows, replies, scores)):
-        print(f"{index % len(rows):>4}  {row.get('task') or '-':<13} {reply:<8} {'None' if score is None else f'{score:.4f}'}")
+        shown = "None" if score is None else f"{score:.4f}"
+        print(f"{index % len(rows):>4}  {row.get('task') or '-':<13} {reply:<8} {shown}")
     if all(score is None for score in scores):
-        print(f"every score is None: {reward.name!r} scores none of these rows' tasks; add rows it scores, e.g. "
-              "data.tool_calling.grpo_size=8 or data.safety.grpo_size=8", file=sys.stderr)
+        print(
+            f"every score is None: {reward.name!r} scores none of these rows' tasks; add rows it scores, e.g. "
+            "data.tool_calling.grpo_size=8 or data.safety.grpo_size=8",
+            file=sys.stderr,
+        )
     figures = {"reward": reward.name, "rows": len(rows), "scores": scores, "seconds": round(seconds, 3)}
     print(json.dumps(figures))
     return figures
@@ -103,16 +107,20 @@ def _kwargs(text: str) -> dict:
 
 def rewards_main(argv: list[str]) -> None:
     """``rlreason rewards list|check``."""
-    from rlreason.rewards.guard import RewardError
     from rlreason.config import ConfigError
+    from rlreason.rewards.guard import RewardError
 
-    parser = argparse.ArgumentParser(prog="rlreason rewards", description="List rewards, or try one on the configured data.")
+    parser = argparse.ArgumentParser(
+        prog="rlreason rewards", description="List rewards, or try one on the configured data."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the built-in rewards and the spec forms reward.functions accepts")
     checking = commands.add_parser("check", help="call a reward on a few rows of the configured data")
     checking.add_argument("spec", help="a reward spec, as in reward.functions[].fn")
     checking.add_argument("--kwargs", default="{}", help="the spec's kwargs, as a JSON object")
-    checking.add_argument("--rows", type=int, default=2, help="rows per task (each scored with a correct and a wrong reply)")
+    checking.add_argument(
+        "--rows", type=int, default=2, help="rows per task (each scored with a correct and a wrong reply)"
+    )
     checking.add_argument("--timeout", type=float, default=None, help="the reward's time budget per call, in seconds")
     args, overrides = parser.parse_known_args(argv)
     if args.command == "list":
@@ -136,8 +144,12 @@ def serve_main(argv: list[str]) -> None:
     from rlreason.rewards.registry import RewardSpec, build_reward
     from rlreason.rewards.remote import make_server
 
-    parser = argparse.ArgumentParser(prog="rlreason serve-reward", description="Serve a reward over HTTP (OpenRLHF's /get_reward).")
-    parser.add_argument("spec", help="a reward spec (rm:PATH, a built-in, module:function, file.py:function) or a reward-model folder")
+    parser = argparse.ArgumentParser(
+        prog="rlreason serve-reward", description="Serve a reward over HTTP (OpenRLHF's /get_reward)."
+    )
+    parser.add_argument(
+        "spec", help="a reward spec (rm:PATH, a built-in, module:function, file.py:function) or a reward-model folder"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--kwargs", default="{}", help="the spec's kwargs, as a JSON object")
@@ -150,7 +162,10 @@ def serve_main(argv: list[str]) -> None:
     except (RewardError, UserError) as error:
         exit_with(error, "rlreason: serve-reward")
     except OSError as error:
-        exit_with(UserError(f"--host {args.host} --port {args.port}: cannot listen there ({error.strerror})"), "rlreason: serve-reward")
+        exit_with(
+            UserError(f"--host {args.host} --port {args.port}: cannot listen there ({error.strerror})"),
+            "rlreason: serve-reward",
+        )
     print(f"serving reward {reward.name!r} on http://{args.host}:{server.server_port}/get_reward", flush=True)
     try:
         server.serve_forever()

@@ -58,7 +58,8 @@ def check_signature(name: str, fn: Callable) -> None:
         signature.bind(prompts=[], completions=[])
     except TypeError as error:
         raise RewardSpecError(
-            f"reward {name!r}: its signature {signature} cannot take fn(prompts=..., completions=..., **kwargs) ({error})"
+            f"reward {name!r}: its signature {signature} "
+            f"cannot take fn(prompts=..., completions=..., **kwargs) ({error})"
         ) from error
 
 
@@ -85,7 +86,9 @@ class GuardedReward:
         # killed; its late result is dropped).
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         try:
-            return pool.submit(self.fn, prompts=prompts, completions=completions, **kwargs).result(timeout=self.timeout_s)
+            return pool.submit(self.fn, prompts=prompts, completions=completions, **kwargs).result(
+                timeout=self.timeout_s
+            )
         except concurrent.futures.TimeoutError:
             raise TimeoutError(f"took longer than its time budget of {self.timeout_s:g} s (timeout_s)") from None
         finally:
@@ -96,7 +99,9 @@ class GuardedReward:
             message = str(error)
         else:
             message = f"reward {self.__name__!r} raised {type(error).__name__}: {error}"
-        values = error.values if isinstance(error, PartialRewardError) and len(error.values) == count else [None] * count
+        values = (
+            error.values if isinstance(error, PartialRewardError) and len(error.values) == count else [None] * count
+        )
         if self.on_error == "raise":
             raise RewardError(message) from error
         logger.warning("%s; scoring the samples concerned None (reward.on_error=none)", message)
@@ -104,12 +109,22 @@ class GuardedReward:
 
     def _checked(self, values, count: int, kwargs: dict) -> list[float | None]:
         if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != count:
-            got = f"{len(values)} values" if hasattr(values, "__len__") and not isinstance(values, (str, bytes)) else repr(values)
-            return self._failed(RewardError(f"reward {self.__name__!r} returned {got} for {count} completions"), count, kwargs)
+            got = (
+                f"{len(values)} values"
+                if hasattr(values, "__len__") and not isinstance(values, (str, bytes))
+                else repr(values)
+            )
+            return self._failed(
+                RewardError(f"reward {self.__name__!r} returned {got} for {count} completions"), count, kwargs
+            )
         checked, failed = [], 0
         for index, value in enumerate(values):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
-                message = f"reward {self.__name__!r} returned {value!r} for sample {index}; expected a finite float or None"
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):
+                message = (
+                    f"reward {self.__name__!r} returned {value!r} for sample {index}; expected a finite float or None"
+                )
                 if self.on_error == "raise":
                     raise RewardError(message)
                 logger.warning("%s; scoring it None", message)
@@ -136,7 +151,7 @@ class AsyncGuardedReward(GuardedReward):
         try:
             coroutine = self.fn(prompts=prompts, completions=completions, **kwargs)
             values = await (asyncio.wait_for(coroutine, self.timeout_s) if self.timeout_s else coroutine)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error = TimeoutError(f"took longer than its time budget of {self.timeout_s:g} s (timeout_s)")
             return self._failed(error, len(completions), kwargs)
         except Exception as error:  # noqa: BLE001 - reported with the reward's name

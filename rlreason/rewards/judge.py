@@ -46,9 +46,17 @@ class _Row(dict):
 class LLMJudge:
     """A reward graded by a chat model: ``template`` filled per sample, the first number of the reply, scaled."""
 
-    def __init__(self, url: str, model: str = "judge", template: str = DEFAULT_TEMPLATE, min_score: float = 0.0,
-                 max_score: float = 10.0, score_pattern: str = r"-?\d+(?:\.\d+)?", tasks: list[str] | None = None,
-                 **client_kwargs):
+    def __init__(
+        self,
+        url: str,
+        model: str = "judge",
+        template: str = DEFAULT_TEMPLATE,
+        min_score: float = 0.0,
+        max_score: float = 10.0,
+        score_pattern: str = r"-?\d+(?:\.\d+)?",
+        tasks: list[str] | None = None,
+        **client_kwargs,
+    ):
         if max_score <= min_score:
             raise RewardSpecError(f"llm_judge: max_score ({max_score}) must be above min_score ({min_score})")
         if "{completion}" not in template:
@@ -61,16 +69,26 @@ class LLMJudge:
         self.tasks = set(tasks) if tasks else None
 
     def contents(self, prompts, completions, columns: dict) -> list[str]:
-        rows = [{key: values[i] for key, values in columns.items() if isinstance(values, list) and len(values) == len(prompts)}
-                for i in range(len(prompts))]
-        return [self.template.format_map(_Row(row, prompt=request_text(p), completion=completion_text(c)))
-                for p, c, row in zip(prompts, completions, rows)]
+        rows = [
+            {
+                key: values[i]
+                for key, values in columns.items()
+                if isinstance(values, list) and len(values) == len(prompts)
+            }
+            for i in range(len(prompts))
+        ]
+        return [
+            self.template.format_map(_Row(row, prompt=request_text(p), completion=completion_text(c)))
+            for p, c, row in zip(prompts, completions, rows)
+        ]
 
     async def __call__(self, prompts, completions, **kwargs) -> list[float | None]:
         kinds = kwargs.get("task") or [None] * len(prompts)
         keep = [i for i, kind in enumerate(kinds) if self.tasks is None or kind in self.tasks]
         columns = {k: [v[i] for i in keep] for k, v in kwargs.items() if isinstance(v, list) and len(v) == len(prompts)}
-        replies = await self.client.ask_all(self.contents([prompts[i] for i in keep], [completions[i] for i in keep], columns))
+        replies = await self.client.ask_all(
+            self.contents([prompts[i] for i in keep], [completions[i] for i in keep], columns)
+        )
         values: list[float | None] = [None] * len(prompts)
         errors = []
         for index, reply in zip(keep, replies):
@@ -82,6 +100,8 @@ class LLMJudge:
                 errors.append(f"sample {index}: {error}")
         if errors:
             raise PartialRewardError(
-                f"reward 'llm_judge' ({self.client.url}): {len(errors)} of {len(keep)} samples failed; first: {errors[0]}", values
+                f"reward 'llm_judge' ({self.client.url}): {len(errors)} of {len(keep)} "
+                f"samples failed; first: {errors[0]}",
+                values,
             )
         return values

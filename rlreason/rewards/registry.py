@@ -167,7 +167,9 @@ def instantiate(target: str, kwargs: dict | None = None):
         try:
             return obj(**kwargs)
         except TypeError as error:
-            raise RewardSpecError(f"reward {target!r}: cannot be built with kwargs {sorted(kwargs)}: {error}") from error
+            raise RewardSpecError(
+                f"reward {target!r}: cannot be built with kwargs {sorted(kwargs)}: {error}"
+            ) from error
     return functools.partial(obj, **kwargs) if kwargs else obj
 
 
@@ -177,7 +179,9 @@ def build_reward(spec: RewardSpec, on_error: str = "raise", where: str = "reward
     if not target:
         raise RewardSpecError(f"{where}: set 'fn' (or '_target_') to the reward to use")
     name = spec.name or reward_name(target)
-    return Reward(name=name, fn=guard(name, instantiate(target, spec.kwargs), on_error, spec.timeout_s), weight=spec.weight)
+    return Reward(
+        name=name, fn=guard(name, instantiate(target, spec.kwargs), on_error, spec.timeout_s), weight=spec.weight
+    )
 
 
 def reward_model_path(spec: RewardSpec) -> str | None:
@@ -194,7 +198,8 @@ def check_specs(functions: list[RewardSpec]) -> None:
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise RewardSpecError(
-            f"reward.functions: names {sorted(duplicates)} appear twice; each reward must be distinct (give one a 'name')"
+            f"reward.functions: names {sorted(duplicates)} appear twice; "
+            f"each reward must be distinct (give one a 'name')"
         )
 
 

@@ -44,8 +44,11 @@ def request_body(prompts, completions, columns: dict) -> dict:
     """OpenRLHF's request for these samples, with rlreason's ``raw`` copy of what TRL passed."""
     prompt_texts = [p if isinstance(p, str) else request_text(p) for p in prompts]
     replies = [completion_text(c) for c in completions]
-    kept = {k: v for k, v in columns.items()
-            if k not in TRAINER_KWARGS and isinstance(v, list) and len(v) == len(prompts) and all(_jsonable(x) for x in v)}
+    kept = {
+        k: v
+        for k, v in columns.items()
+        if k not in TRAINER_KWARGS and isinstance(v, list) and len(v) == len(prompts) and all(_jsonable(x) for x in v)
+    }
     return {
         "query": [p + r for p, r in zip(prompt_texts, replies)],
         "prompts": prompt_texts,
@@ -73,16 +76,22 @@ class RemoteReward:
             try:
                 response = await client.post(self.endpoint, json=body)
             except httpx.TimeoutException as error:
-                raise RewardError(f"reward 'remote' {self.endpoint}: no answer within {self.timeout:g} s (timeout)") from error
+                raise RewardError(
+                    f"reward 'remote' {self.endpoint}: no answer within {self.timeout:g} s (timeout)"
+                ) from error
             except httpx.HTTPError as error:
-                raise RewardError(f"reward 'remote' {self.endpoint}: {type(error).__name__}: {error} "
-                                  f"(after {self.max_retries} retries); is the server running?") from error
+                raise RewardError(
+                    f"reward 'remote' {self.endpoint}: {type(error).__name__}: {error} "
+                    f"(after {self.max_retries} retries); is the server running?"
+                ) from error
         if response.status_code != 200:
             raise RewardError(f"reward 'remote' {self.endpoint} answered {response.status_code}: {response.text[:500]}")
         try:
             rewards = response.json()["rewards"]
         except (ValueError, KeyError, TypeError) as error:
-            raise RewardError(f"reward 'remote' {self.endpoint}: the answer has no 'rewards' list: {response.text[:300]}") from error
+            raise RewardError(
+                f"reward 'remote' {self.endpoint}: the answer has no 'rewards' list: {response.text[:300]}"
+            ) from error
         return rewards
 
 
@@ -97,7 +106,7 @@ def score_request(reward, body: dict) -> list[float | None]:
     prompts = body.get("prompts") or [""] * len(queries)
     if len(prompts) != len(queries):
         raise ValueError(f"'prompts' has {len(prompts)} entries for {len(queries)} queries")
-    completions = [q[len(p):] if q.startswith(p) else q for q, p in zip(queries, prompts)]
+    completions = [q[len(p) :] if q.startswith(p) else q for q, p in zip(queries, prompts)]
     labels = body.get("labels")
     columns = {"answer": [None if label is None else str(label) for label in labels]} if labels else {}
     return call(reward, prompts=prompts, completions=completions, **columns)

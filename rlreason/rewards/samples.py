@@ -18,6 +18,8 @@ def sample_call(reward, rows: list[dict]):
     scores, or the coroutine of an async reward)."""
     replies = [correct_reply(row) for row in rows] + ["not an answer"] * len(rows)
     rows = rows + rows
-    completions = [[{"role": "assistant", "content": r}] if isinstance(row["prompt"], list) else r for row, r in zip(rows, replies)]
+    completions = [
+        [{"role": "assistant", "content": r}] if isinstance(row["prompt"], list) else r for row, r in zip(rows, replies)
+    ]
     columns = {key: [row.get(key) for row in rows] for key in rows[0] if key != "prompt"}
     return reward(prompts=[row["prompt"] for row in rows], completions=completions, **columns)

@@ -64,4 +64,6 @@ class RolloutConfig:
 
     def __post_init__(self) -> None:
         if self.routing_agreement_samples < 0:
-            raise ValueError(f"rollout.routing_agreement_samples: got {self.routing_agreement_samples}; must be >= 0 (0: off)")
+            raise ValueError(
+                f"rollout.routing_agreement_samples: got {self.routing_agreement_samples}; must be >= 0 (0: off)"
+            )

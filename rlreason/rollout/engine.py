@@ -26,7 +26,10 @@ def cpu_unsupported(config) -> str | None:
     text = config.get_text_config()
     dtype = str(getattr(text, "dtype", None) or getattr(config, "dtype", None) or "float32").removeprefix("torch.")
     if getattr(text, "kv_lora_rank", None) and dtype == "float32":
-        return f"{type(config).__name__}'s multi-head latent attention runs in bf16/fp16 only on vLLM's CPU build, and the checkpoint is float32"
+        return (
+            f"{type(config).__name__}'s multi-head latent attention runs in bf16/fp16 only on vLLM's CPU build, "
+            "and the checkpoint is float32"
+        )
     return None
 
 
@@ -41,7 +44,9 @@ def uses_vllm(engine, setting: str, *, device: str | None = None, config=None) -
         return False
     reason = cpu_unsupported(config) if device == "cpu" and config is not None else None
     if reason:
-        logger.warning("%s=vllm: %s; falling back to Hugging Face generate (%s=hf silences this)", setting, reason, setting)
+        logger.warning(
+            "%s=vllm: %s; falling back to Hugging Face generate (%s=hf silences this)", setting, reason, setting
+        )
         return False
     return True
 

@@ -68,22 +68,40 @@ class HFGenerator(Generator):
         self.model = load_policy(checkpoint).to(self.device).eval()
 
     @torch.no_grad()
-    def generate_ids(self, prompts: list, *, max_new_tokens: int, temperature: float = 0.0, num_samples: int = 1,
-                     seed: int = 0, tools: list | None = None, desc: str = "generate") -> TokenIds:
+    def generate_ids(
+        self,
+        prompts: list,
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        num_samples: int = 1,
+        seed: int = 0,
+        tools: list | None = None,
+        desc: str = "generate",
+    ) -> TokenIds:
         tokenizer = self.tokenizer
         tools = tools or [None] * len(prompts)
         texts = [render_prompt(tokenizer, p, t) for p, t in zip(prompts, tools, strict=True)]
         sampling = temperature > 0
-        kwargs = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if sampling else {"do_sample": False}
+        kwargs = (
+            {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+            if sampling
+            else {"do_sample": False}
+        )
         generator_seed = torch.random.initial_seed()
         torch.manual_seed(seed)
         prompt_ids: list[list[int]] = []
         completions: list[list[list[int]]] = [[] for _ in prompts]
         for start in tqdm(range(0, len(texts), self.batch_size), desc=desc, leave=False):
-            batch = tokenizer(texts[start : start + self.batch_size], return_tensors="pt", padding=True).to(self.model.device)
+            batch = tokenizer(texts[start : start + self.batch_size], return_tensors="pt", padding=True).to(
+                self.model.device
+            )
             out = self.model.generate(
-                **batch, max_new_tokens=max_new_tokens, num_return_sequences=num_samples,
-                pad_token_id=tokenizer.pad_token_id, **kwargs,
+                **batch,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=num_samples,
+                pad_token_id=tokenizer.pad_token_id,
+                **kwargs,
             )
             prompt_ids += [ids[mask.bool()].tolist() for ids, mask in zip(batch["input_ids"], batch["attention_mask"])]
             for i, ids in enumerate(out[:, batch["input_ids"].shape[1] :].tolist()):
@@ -149,12 +167,27 @@ class VLLMGenerator(Generator):
         self.close()
         # Sized for the model, not for the GRPO completions of conf/rollout (eval prompts carry tool schemas).
         # Whole prefills: vLLM's CPU runner crashes rewinding a seeded request's generator after a partial one.
-        self.llm = start_llm(checkpoint, device=self.device, seed=self.seed, rollout=self.rollout,
-                             max_model_len=None, enable_chunked_prefill=False)
+        self.llm = start_llm(
+            checkpoint,
+            device=self.device,
+            seed=self.seed,
+            rollout=self.rollout,
+            max_model_len=None,
+            enable_chunked_prefill=False,
+        )
         self.architecture = architecture
 
-    def generate_ids(self, prompts: list, *, max_new_tokens: int, temperature: float = 0.0, num_samples: int = 1,
-                     seed: int = 0, tools: list | None = None, desc: str = "generate") -> TokenIds:
+    def generate_ids(
+        self,
+        prompts: list,
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        num_samples: int = 1,
+        seed: int = 0,
+        tools: list | None = None,
+        desc: str = "generate",
+    ) -> TokenIds:
         from vllm import SamplingParams
 
         tools = tools or [None] * len(prompts)
@@ -162,7 +195,10 @@ class VLLMGenerator(Generator):
         sampling = temperature > 0
         params = [
             SamplingParams(
-                n=num_samples, temperature=temperature, max_tokens=max_new_tokens, detokenize=False,
+                n=num_samples,
+                temperature=temperature,
+                max_tokens=max_new_tokens,
+                detokenize=False,
                 seed=seed + i * num_samples if sampling else None,
             )
             for i in range(len(prompt_ids))
@@ -177,9 +213,14 @@ class VLLMGenerator(Generator):
 
         ids = self._text_ids(texts, max_length)
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, detokenize=False)
-        outputs = self.llm.generate([{"prompt_token_ids": t} for t in ids], params,
-                                    use_tqdm=functools.partial(tqdm, desc="text log-probabilities", leave=False))
-        return [[entry[token].logprob for entry, token in zip(o.prompt_logprobs[1:], t[1:])] for o, t in zip(outputs, ids)]
+        outputs = self.llm.generate(
+            [{"prompt_token_ids": t} for t in ids],
+            params,
+            use_tqdm=functools.partial(tqdm, desc="text log-probabilities", leave=False),
+        )
+        return [
+            [entry[token].logprob for entry, token in zip(o.prompt_logprobs[1:], t[1:])] for o, t in zip(outputs, ids)
+        ]
 
     def close(self) -> None:
         if self.llm is not None:
@@ -187,7 +228,9 @@ class VLLMGenerator(Generator):
             gc.collect()
 
 
-def build_generator(engine, setting: str, *, device: str, seed: int, rollout, batch_size: int, checkpoint: str) -> Generator:
+def build_generator(
+    engine, setting: str, *, device: str, seed: int, rollout, batch_size: int, checkpoint: str
+) -> Generator:
     """A generator for ``engine`` (the value of config key ``setting``): vLLM where installed and able to run
     ``checkpoint``'s architecture on ``device`` (settings of ``conf/rollout``), else Hugging Face generate,
     ``batch_size`` prompts at a time."""

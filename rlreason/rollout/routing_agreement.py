@@ -58,14 +58,19 @@ class EngineRoutes:
         self._captured.clear()
         self._recording = True
         try:
-            self.llm.generate([{"prompt_token_ids": sequence}], SamplingParams(max_tokens=1, temperature=0.0, detokenize=False),
-                              use_tqdm=False)
+            self.llm.generate(
+                [{"prompt_token_ids": sequence}],
+                SamplingParams(max_tokens=1, temperature=0.0, detokenize=False),
+                use_tqdm=False,
+            )
         finally:
             self._recording = False
         layers = [torch.cat(self._captured[layer]) for layer in sorted(self._captured)]
         if not layers or any(len(ids) != len(sequence) for ids in layers):
-            raise RuntimeError(f"vLLM routed {[len(ids) for ids in layers]} tokens per layer for a sequence of {len(sequence)} "
-                               "(routing is compared only with prefix caching off and an eager engine)")
+            raise RuntimeError(
+                f"vLLM routed {[len(ids) for ids in layers]} tokens per layer for a sequence of {len(sequence)} "
+                "(routing is compared only with prefix caching off and an eager engine)"
+            )
         return torch.stack(layers)
 
 
@@ -99,7 +104,9 @@ class PolicyRoutes:
 def agreeing(engine: torch.Tensor, policy: torch.Tensor) -> torch.Tensor:
     """Per (layer, token): whether both chose the same set of experts (the order of the top-k is not routing)."""
     if engine.shape != policy.shape:
-        raise RuntimeError(f"vLLM routed {tuple(engine.shape)} (layers, tokens, top-k), the policy {tuple(policy.shape)}")
+        raise RuntimeError(
+            f"vLLM routed {tuple(engine.shape)} (layers, tokens, top-k), the policy {tuple(policy.shape)}"
+        )
     return (engine.sort(-1).values == policy.to(engine.dtype).sort(-1).values).all(-1)
 
 
@@ -110,7 +117,10 @@ class RoutingAgreement:
     def __init__(self, engine: EngineRoutes, policy: PolicyRoutes, samples: int):
         self.engine, self.policy, self.samples = engine, policy, samples
         layers = len(policy.routers)
-        self.interval, self.stage = torch.zeros(layers + 2, dtype=torch.float64), torch.zeros(layers + 2, dtype=torch.float64)
+        self.interval, self.stage = (
+            torch.zeros(layers + 2, dtype=torch.float64),
+            torch.zeros(layers + 2, dtype=torch.float64),
+        )
 
     def measure(self, prompt_ids: list[list[int]], completion_ids: list[list[int]]) -> None:
         """Compare both forwards' routing on the first ``samples`` sequences of this process's generation."""
@@ -133,8 +143,12 @@ class RoutingAgreement:
         if not tokens:
             return None
         per_layer = (counts[:-2] / tokens).tolist()
-        return {"mean": sum(per_layer) / len(per_layer), "all_layers": counts[-2].item() / tokens,
-                "per_layer": per_layer, "tokens": int(tokens)}
+        return {
+            "mean": sum(per_layer) / len(per_layer),
+            "all_layers": counts[-2].item() / tokens,
+            "per_layer": per_layer,
+            "tokens": int(tokens),
+        }
 
     def flush(self) -> dict[str, float]:
         """The interval's ``moe/routing_agreement*`` figures, over every training process, and a fresh interval."""

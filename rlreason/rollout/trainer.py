@@ -77,7 +77,9 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
         self._loss_inputs = None
 
     def _generate(self, prompts: list):
-        seed_requests = getattr(getattr(self, "vllm_generation", None), "seed_requests", None)  # the CPU colocated engine
+        seed_requests = getattr(
+            getattr(self, "vllm_generation", None), "seed_requests", None
+        )  # the CPU colocated engine
         if self.use_vllm and seed_requests is not None:
             seed_requests(self.state.global_step, len(prompts))
         outputs = super()._generate(prompts)
@@ -122,8 +124,13 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
         difference, ratio = log_ratio.abs(), log_ratio.exp()
         figures = (difference.mean(), difference.max(), ratio.min(), ratio.mean(), ratio.max())
         gathered = self.accelerator.gather(torch.stack(figures).unsqueeze(0))  # (processes, 5)
-        reduced = (gathered[:, 0].mean(), gathered[:, 1].max(), gathered[:, 2].min(), gathered[:, 3].mean(),
-                   gathered[:, 4].max())
+        reduced = (
+            gathered[:, 0].mean(),
+            gathered[:, 1].max(),
+            gathered[:, 2].min(),
+            gathered[:, 3].mean(),
+            gathered[:, 4].max(),
+        )
         mode = "train" if self.model.training else "eval"
         for key, value in zip(self.SAMPLING_KEYS, reduced):
             self._metrics[mode][key].append(value.item())
@@ -150,5 +157,8 @@ class MismatchWarning(TrainerCallback):
             logger.warning(
                 "step %d: %s = %.3g exceeds rollout.max_logp_difference=%.3g; vLLM is sampling from a policy "
                 "that differs from the one being trained (check the weight sync and dtypes)",
-                state.global_step, self.KEY, value, self.max_logp_difference,
+                state.global_step,
+                self.KEY,
+                value,
+                self.max_logp_difference,
             )

@@ -49,7 +49,14 @@ class SFTStageConfig:
     rejection_sampling: RejectionSFTConfig = field(default_factory=RejectionSFTConfig)
 
     def __post_init__(self) -> None:
-        at_least = {"max_steps": 1, "batch_size": 1, "max_length": 2, "logging_steps": 1, "save_steps": 0, "warmup_steps": 0}
+        at_least = {
+            "max_steps": 1,
+            "batch_size": 1,
+            "max_length": 2,
+            "logging_steps": 1,
+            "save_steps": 0,
+            "warmup_steps": 0,
+        }
         for key, low in at_least.items():
             if getattr(self, key) < low:
                 raise ValueError(f"sft.{key}: got {getattr(self, key)}; must be >= {low}")
@@ -113,8 +120,15 @@ class RewardModelStageConfig:
     save_total_limit: int = 1
 
     def __post_init__(self) -> None:
-        at_least = {"pairs_per_task": 1, "test_pairs_per_task": 1, "batch_size": 1, "max_length": 2, "logging_steps": 1,
-                    "save_steps": 0, "warmup_steps": 0}
+        at_least = {
+            "pairs_per_task": 1,
+            "test_pairs_per_task": 1,
+            "batch_size": 1,
+            "max_length": 2,
+            "logging_steps": 1,
+            "save_steps": 0,
+            "warmup_steps": 0,
+        }
         for key, low in at_least.items():
             if getattr(self, key) < low:
                 raise ValueError(f"reward_model.{key}: got {getattr(self, key)}; must be >= {low}")
@@ -172,8 +186,16 @@ class GRPOStageConfig:
     save_total_limit: int = 2
 
     def __post_init__(self) -> None:
-        at_least = {"max_steps": 1, "prompts_per_step": 1, "num_generations": 2, "max_completion_length": 1,
-                    "num_iterations": 1, "logging_steps": 1, "save_steps": 1, "warmup_steps": 0}
+        at_least = {
+            "max_steps": 1,
+            "prompts_per_step": 1,
+            "num_generations": 2,
+            "max_completion_length": 1,
+            "num_iterations": 1,
+            "logging_steps": 1,
+            "save_steps": 1,
+            "warmup_steps": 0,
+        }
         for key, low in at_least.items():
             if getattr(self, key) < low:
                 why = " (GRPO compares each prompt's completions with each other)" if key == "num_generations" else ""
@@ -206,10 +228,18 @@ class SafetySuite(SuiteFiles):
 
 
 def _task_gates() -> GatesConfig:
-    return GatesConfig(thresholds=[
-        *(Gate(task, metric, max_drop, higher_is_better) for task, t in TASKS.items() for metric, max_drop, higher_is_better in t.gates),
-        Gate(retention.SUITE, "nll", max_drop=0.1, higher_is_better=False),  # nats per token; when eval.retention runs
-    ])
+    return GatesConfig(
+        thresholds=[
+            *(
+                Gate(task, metric, max_drop, higher_is_better)
+                for task, t in TASKS.items()
+                for metric, max_drop, higher_is_better in t.gates
+            ),
+            Gate(
+                retention.SUITE, "nll", max_drop=0.1, higher_is_better=False
+            ),  # nats per token; when eval.retention runs
+        ]
+    )
 
 
 @dataclass

@@ -104,7 +104,9 @@ class Run:
                     "or start a new run_dir"
                 ) from error
             if not isinstance(recorded, dict) or not isinstance(recorded.get("stages", {}), dict):
-                raise UserError(f"{self.summary_path}: not a run summary (expected an object with 'stages'); use a new run_dir")
+                raise UserError(
+                    f"{self.summary_path}: not a run summary (expected an object with 'stages'); use a new run_dir"
+                )
             self.summary.update(recorded)
 
     @property
@@ -152,12 +154,14 @@ class Run:
         self.attempt_config(number).parent.mkdir(exist_ok=True)
         self.attempt_config(number).write_text(text)
         (self.dir / "config.yaml").write_text(text)
-        self.summary["attempts"].append({
-            "number": number,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "config": str(self.attempt_config(number).relative_to(self.dir)),
-            "environment": environment,
-        })
+        self.summary["attempts"].append(
+            {
+                "number": number,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "config": str(self.attempt_config(number).relative_to(self.dir)),
+                "environment": environment,
+            }
+        )
         self.save()
         return number
 
@@ -195,17 +199,21 @@ class Run:
         }
         self.save()
 
-    def record(self, name: str, status: str, seconds: float, result: StageResult | None = None, error: str = "") -> None:
+    def record(
+        self, name: str, status: str, seconds: float, result: StageResult | None = None, error: str = ""
+    ) -> None:
         metrics = dict(result.metrics) if result else {}
         if error:
             metrics["error"] = error
         entry = self.summary["stages"].setdefault(name, {})
-        entry.update({
-            "status": status,
-            "seconds": round(seconds, 3),
-            "checkpoint": result.checkpoint if result else None,
-            "metrics": metrics,
-        })
+        entry.update(
+            {
+                "status": status,
+                "seconds": round(seconds, 3),
+                "checkpoint": result.checkpoint if result else None,
+                "metrics": metrics,
+            }
+        )
         self.save()
 
     def save(self) -> None:

@@ -83,12 +83,21 @@ def run(cfg, run) -> StageResult:
     if not checkpoints:
         raise UserError("nothing to evaluate: run eval after a stage that makes a checkpoint, or set eval.checkpoints")
     per_example: dict[str, dict[str, dict[str, list[float]]]] = {}
-    generator = build_generator(cfg.eval.engine, "eval.engine", device=device, seed=cfg.seed, rollout=cfg.rollout,
-                                batch_size=cfg.eval.batch_size, checkpoint=next(iter(checkpoints.values())))
+    generator = build_generator(
+        cfg.eval.engine,
+        "eval.engine",
+        device=device,
+        seed=cfg.seed,
+        rollout=cfg.rollout,
+        batch_size=cfg.eval.batch_size,
+        checkpoint=next(iter(checkpoints.values())),
+    )
     with tracking.stage_run(cfg, run, "eval") as wandb_run, contextlib.closing(generator):
         for label, checkpoint in checkpoints.items():
             generator.load(checkpoint)
-            results = {name: TASKS[name].evaluate(generator, examples, cfg.eval, cfg.seed) for name, examples in suites.items()}
+            results = {
+                name: TASKS[name].evaluate(generator, examples, cfg.eval, cfg.seed) for name, examples in suites.items()
+            }
             if texts:
                 results[retention.SUITE] = retention.evaluate(generator, texts, cfg.eval.retention)
             (out / label).mkdir(exist_ok=True)
@@ -96,7 +105,9 @@ def run(cfg, run) -> StageResult:
                 with open(out / label / f"{suite}.jsonl", "w", encoding="utf-8") as handle:
                     handle.writelines(json.dumps(record) + "\n" for record in result.records)
             run.summary["evals"][label] = {suite: result.metrics for suite, result in results.items()}
-            retention.add_changes({name: run.summary["evals"][name] for name in checkpoints if name in run.summary["evals"]})
+            retention.add_changes(
+                {name: run.summary["evals"][name] for name in checkpoints if name in run.summary["evals"]}
+            )
             per_example[label] = {suite: result.per_example for suite, result in results.items()}
             run.save()
             if wandb_run is not None:
@@ -122,7 +133,9 @@ def run(cfg, run) -> StageResult:
     failed = [g for g in gates if not g.passed]
     if failed and cfg.eval.fail_on_regression:
         names = ", ".join(f"{g.checkpoint} {g.suite}/{g.metric} {g.change:+.3f}" for g in failed)
-        raise RegressionError(f"regression gate(s) failed: {names} (eval.fail_on_regression=true); see {out / 'gates.md'}")
+        raise RegressionError(
+            f"regression gate(s) failed: {names} (eval.fail_on_regression=true); see {out / 'gates.md'}"
+        )
     metrics = {label: a["greedy"] for label, a in accuracies.items()}
     metrics["gates_failed"] = len(failed)
     return StageResult(checkpoint=None, metrics=metrics)

@@ -72,11 +72,17 @@ def router_aux_loss_coef(cfg, config) -> float:
     coef = cfg.grpo.router_aux_loss_coef
     if not is_moe(config):
         if coef:
-            logger.info("%s has no experts: grpo.router_aux_loss_coef (MoE load balancing) does not apply", type(config).__name__)
+            logger.info(
+                "%s has no experts: grpo.router_aux_loss_coef (MoE load balancing) does not apply",
+                type(config).__name__,
+            )
         return 0.0
     if coef and not has_trl_load_balancing(config):
-        logger.info("%s has no config.num_experts for TRL's load-balancing loss (its experts are balanced by a "
-                    "routing bias): grpo.router_aux_loss_coef does not apply", type(config).__name__)
+        logger.info(
+            "%s has no config.num_experts for TRL's load-balancing loss (its experts are balanced by a "
+            "routing bias): grpo.router_aux_loss_coef does not apply",
+            type(config).__name__,
+        )
         return 0.0
     return coef
 
@@ -95,8 +101,9 @@ def grpo_config(cfg, out: Path, reward_weights: list[float], device: str, config
         vllm_gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
         vllm_importance_sampling_correction=importance_sampling_correction(cfg, device),
         max_steps=g.max_steps,
-        per_device_train_batch_size=per_process(g.prompts_per_step * g.num_generations,
-                                                "grpo.prompts_per_step * grpo.num_generations"),
+        per_device_train_batch_size=per_process(
+            g.prompts_per_step * g.num_generations, "grpo.prompts_per_step * grpo.num_generations"
+        ),
         num_generations=g.num_generations,
         max_completion_length=g.max_completion_length,
         temperature=g.temperature,
@@ -119,7 +126,11 @@ def cpu_engine_args(cfg, args: GRPOConfig, model, device: str, server_url: str |
         return None
     if args.vllm_mode == "server":
         return CPUServerGeneration, {"server_url": server_url, "sync_dir": sync_dir}
-    return CPUColocateGeneration, {"dtype": str(model.dtype).removeprefix("torch."), "seed": cfg.seed, "rollout": cfg.rollout}
+    return CPUColocateGeneration, {
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "seed": cfg.seed,
+        "rollout": cfg.rollout,
+    }
 
 
 def colocated_cpu_engine(trainer) -> CPUColocateGeneration | None:
@@ -143,13 +154,18 @@ def routing_agreement(cfg, trainer, model) -> RoutingAgreement | None:
             engine = "a vLLM server (its routers run in another process)"
         else:
             engine = "TRL's GPU engine (not wired: its CUDA-graph forwards would skip vLLM's capture callback)"
-        logger.info("moe/routing_agreement: not measured with %s; it compares the routing of vLLM colocated on CPU with "
-                    "the trainer's", engine)
+        logger.info(
+            "moe/routing_agreement: not measured with %s; it compares the routing of vLLM colocated on CPU with "
+            "the trainer's",
+            engine,
+        )
         return None
     try:
         engine_routes = EngineRoutes(generation.llm, generation.model_runner.model)
     except ValueError as error:
-        logger.info("moe/routing_agreement: not measured: vLLM cannot report %s's routing (%s)", type(model).__name__, error)
+        logger.info(
+            "moe/routing_agreement: not measured: vLLM cannot report %s's routing (%s)", type(model).__name__, error
+        )
         return None
     return RoutingAgreement(engine_routes, PolicyRoutes(model), samples)
 
@@ -164,11 +180,15 @@ def run(cfg, run) -> StageResult:
     model = load_policy(source)  # after the config: under ZeRO-3 each process loads its shards only
     if cfg.grpo.freeze_router:
         frozen = freeze_routers(model) if is_moe(model) else 0
-        logger.info("grpo.freeze_router: %d routers frozen%s", frozen, "" if frozen else f" ({type(model).__name__} has none)")
+        logger.info(
+            "grpo.freeze_router: %d routers frozen%s", frozen, "" if frozen else f" ({type(model).__name__} has none)"
+        )
     prepare_model(model, cfg.distributed.strategy)
     train_dataset = grpo_dataset(cfg.data, cfg.seed, tokenizer)
     if cfg.data.drop_long_prompts:
-        train_dataset = without_long_prompts(train_dataset, tokenizer, context_limit(cfg, source) - cfg.grpo.max_completion_length)
+        train_dataset = without_long_prompts(
+            train_dataset, tokenizer, context_limit(cfg, source) - cfg.grpo.max_completion_length
+        )
     server = contextlib.nullcontext()
     if args.use_vllm and args.vllm_mode == "server" and is_main_process():  # the one process that samples
         dtype = str(model.dtype).removeprefix("torch.")
@@ -188,7 +208,10 @@ def run(cfg, run) -> StageResult:
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         trainer.routing_agreement = routing_agreement(cfg, trainer, model)
         if cfg.rollout.seed_per_request and colocated_cpu_engine(trainer) is None:
-            logger.warning("rollout.seed_per_request applies to vLLM colocated on CPU; this engine samples from its own random stream")
+            logger.warning(
+                "rollout.seed_per_request applies to vLLM colocated on CPU; this engine samples from its own "
+                "random stream"
+            )
         stage.train(trainer)
     routing = trainer.expert_load.totals() if trainer.expert_load else None
     agreement = trainer.routing_agreement.totals() if trainer.routing_agreement else None

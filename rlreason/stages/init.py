@@ -21,8 +21,15 @@ from rlreason.runtime import seed_everything
 from rlreason.stages.contract import StageResult, partial_dir, publish
 
 # The config a completed stage depends on: a re-run with other values here re-runs it (rlreason/resume.py).
-CONFIG_KEYS = ("seed", "model.source", "model.path", "model.gguf_file", "model.model_type", "model.tiny_moe",
-               "data")  # data: the tiny tokenizer learns the tasks' text; model.lora is the training stages'
+CONFIG_KEYS = (
+    "seed",
+    "model.source",
+    "model.path",
+    "model.gguf_file",
+    "model.model_type",
+    "model.tiny_moe",
+    "data",
+)  # data: the tiny tokenizer learns the tasks' text; model.lora is the training stages'
 
 
 def run(cfg, run) -> StageResult:

@@ -77,23 +77,42 @@ def run(cfg, run) -> StageResult:
         center_rewards_coefficient=rm.center_rewards_coefficient,
     )
     with stage.training():
-        trainer = RewardStageTrainer(model=backbone, args=args, train_dataset=train.remove_columns("task"),
-                                     processing_class=tokenizer, callbacks=stage.callbacks(),
-                                     peft_config=peft_config(cfg.model.lora, AutoConfig.from_pretrained(backbone), "SEQ_CLS"))
+        trainer = RewardStageTrainer(
+            model=backbone,
+            args=args,
+            train_dataset=train.remove_columns("task"),
+            processing_class=tokenizer,
+            callbacks=stage.callbacks(),
+            peft_config=peft_config(cfg.model.lora, AutoConfig.from_pretrained(backbone), "SEQ_CLS"),
+        )
         if trainer.model.config.pad_token_id is None:  # the head reads the last token before the padding
             trainer.model.config.pad_token_id = tokenizer.pad_token_id
         prepare_model(trainer.model, cfg.distributed.strategy)  # before train() wraps it in DeepSpeed's engine
         result = stage.train(trainer)
-    model_dir, metrics = stage.save(tokenizer, backbone, plot=("loss.png", ["loss", "accuracy"], "Reward model"),
-                                    model_class=AutoModelForSequenceClassification, num_labels=1,
-                                    pad_token_id=tokenizer.pad_token_id)
+    model_dir, metrics = stage.save(
+        tokenizer,
+        backbone,
+        plot=("loss.png", ["loss", "accuracy"], "Reward model"),
+        model_class=AutoModelForSequenceClassification,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     held_out = {}
     if is_main_process():
         held_out = pairwise_accuracy(RewardModel(str(model_dir), device=stage.device, max_length=rm.max_length), test)
-        logger.info("reward_model: held-out pairwise accuracy %.3f (%s)", held_out["accuracy"],
-                    ", ".join(f"{k} {v:.3f}" for k, v in held_out["accuracy_per_task"].items()))
+        logger.info(
+            "reward_model: held-out pairwise accuracy %.3f (%s)",
+            held_out["accuracy"],
+            ", ".join(f"{k} {v:.3f}" for k, v in held_out["accuracy_per_task"].items()),
+        )
     return StageResult(
         checkpoint=None,  # not a policy: the next stage starts from the latest policy checkpoint
-        metrics={"model": str(model_dir), "backbone": backbone, "train_pairs": len(train),
-                 "train_loss": result.training_loss, **metrics, **held_out},
+        metrics={
+            "model": str(model_dir),
+            "backbone": backbone,
+            "train_pairs": len(train),
+            "train_loss": result.training_loss,
+            **metrics,
+            **held_out,
+        },
     )

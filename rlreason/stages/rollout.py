@@ -48,7 +48,9 @@ def _kept(rows: list[dict], keep: str, min_reward: float) -> list[bool]:
         return passing
     best: dict[int, int] = {}
     for index, row in enumerate(rows):
-        if passing[index] and (row["prompt_index"] not in best or row["total"] > rows[best[row["prompt_index"]]]["total"]):
+        if passing[index] and (
+            row["prompt_index"] not in best or row["total"] > rows[best[row["prompt_index"]]]["total"]
+        ):
             best[row["prompt_index"]] = index
     chosen = set(best.values())
     return [index in chosen for index in range(len(rows))]
@@ -63,25 +65,42 @@ def run(cfg, run) -> StageResult:
     rows, _ = grpo_rows(cfg.data, cfg.seed)
     rows = rows[: r.size]
     rewards = build_rewards(cfg.reward)  # before sampling, so a bad reward spec fails in seconds
-    generator = build_generator(cfg.rollout.engine, "rollout.engine", device=device, seed=cfg.seed, rollout=cfg.rollout,
-                                batch_size=r.batch_size, checkpoint=source)
+    generator = build_generator(
+        cfg.rollout.engine,
+        "rollout.engine",
+        device=device,
+        seed=cfg.seed,
+        rollout=cfg.rollout,
+        batch_size=r.batch_size,
+        checkpoint=source,
+    )
     with contextlib.closing(generator):
         generator.load(source)
         tools = [row_tools(row) for row in rows]
         prompt_ids, completion_ids = generator.generate_ids(
-            [row["prompt"] for row in rows], tools=tools, max_new_tokens=r.max_tokens, temperature=r.temperature,
-            num_samples=r.num_completions, seed=cfg.seed, desc="rollouts",
+            [row["prompt"] for row in rows],
+            tools=tools,
+            max_new_tokens=r.max_tokens,
+            temperature=r.temperature,
+            num_samples=r.num_completions,
+            seed=cfg.seed,
+            desc="rollouts",
         )
         tokenizer = generator.tokenizer
     samples = []
     for index, (row, offered, prompt, completions) in enumerate(zip(rows, tools, prompt_ids, completion_ids)):
         text = render_prompt(tokenizer, row["prompt"], offered)
         for ids in completions:
-            samples.append({
-                "prompt_index": index, "row": row, "prompt_text": text,
-                "completion": tokenizer.decode(ids, skip_special_tokens=True),
-                "prompt_tokens": len(prompt), "completion_tokens": len(ids),
-            })
+            samples.append(
+                {
+                    "prompt_index": index,
+                    "row": row,
+                    "prompt_text": text,
+                    "completion": tokenizer.decode(ids, skip_special_tokens=True),
+                    "prompt_tokens": len(prompt),
+                    "completion_tokens": len(ids),
+                }
+            )
     # Rewards see what GRPO would pass them: the prompt and completion as chat messages, the data columns.
     columns = {key: [s["row"][key] for s in samples] for key in rows[0] if key != "prompt"}
     prompts = [s["row"]["prompt"] for s in samples]
@@ -91,16 +110,18 @@ def run(cfg, run) -> StageResult:
     records = []
     for i, sample in enumerate(samples):
         per_reward = [scores[reward.name][i] for reward in rewards]
-        records.append({
-            "prompt_index": sample["prompt_index"],
-            "prompt": sample["prompt_text"],
-            "completion": sample["completion"],
-            "task": sample["row"]["task"],
-            **{f"reward/{reward.name}": value for reward, value in zip(rewards, per_reward)},
-            "total": _total(per_reward, weights),
-            "prompt_tokens": sample["prompt_tokens"],
-            "completion_tokens": sample["completion_tokens"],
-        })
+        records.append(
+            {
+                "prompt_index": sample["prompt_index"],
+                "prompt": sample["prompt_text"],
+                "completion": sample["completion"],
+                "task": sample["row"]["task"],
+                **{f"reward/{reward.name}": value for reward, value in zip(rewards, per_reward)},
+                "total": _total(per_reward, weights),
+                "prompt_tokens": sample["prompt_tokens"],
+                "completion_tokens": sample["completion_tokens"],
+            }
+        )
     for record, kept in zip(records, _kept(records, r.keep.value, r.min_reward)):
         record["kept"] = kept
     dataset = Dataset.from_list(records)
@@ -110,11 +131,16 @@ def run(cfg, run) -> StageResult:
     with open(sft_file, "w", encoding="utf-8") as handle:
         for sample, record in zip(samples, records):
             if record["kept"]:
-                handle.write(json.dumps({
-                    "prompt": sample["row"]["prompt"],
-                    "completion": [{"role": "assistant", "content": sample["completion"]}],
-                    "tools": sample["row"]["tools"],
-                }) + "\n")
+                handle.write(
+                    json.dumps(
+                        {
+                            "prompt": sample["row"]["prompt"],
+                            "completion": [{"role": "assistant", "content": sample["completion"]}],
+                            "tools": sample["row"]["tools"],
+                        }
+                    )
+                    + "\n"
+                )
     kept = sum(r["kept"] for r in records)
     return StageResult(
         checkpoint=None,

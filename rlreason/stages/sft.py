@@ -42,8 +42,11 @@ class SFTStageTrainer(LogsExpertLoad, ResumeConvertedWeights, SFTTrainer):
 def training_data(cfg, run):
     """(dataset, max_steps, learning_rate): the kept rollouts of the latest completed rollout stage with
     ``sft.rejection_sampling``'s schedule, else the cold-start demonstrations with the main one."""
-    rollouts = [e["metrics"]["sft_dataset"] for label, e in run.summary["stages"].items()
-                if label.startswith("rollout") and e["status"] == "completed"]
+    rollouts = [
+        e["metrics"]["sft_dataset"]
+        for label, e in run.summary["stages"].items()
+        if label.startswith("rollout") and e["status"] == "completed"
+    ]
     if rollouts:
         schedule = cfg.sft.rejection_sampling
         return rollout_sft_dataset(rollouts[-1], cfg.data, cfg.seed), schedule.max_steps, schedule.learning_rate
@@ -66,8 +69,14 @@ def run(cfg, run) -> StageResult:
     model = load_policy(source)  # after the config: under ZeRO-3 each process loads its shards only
     prepare_model(model, cfg.distributed.strategy)
     with stage.training():
-        trainer = SFTStageTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                                  callbacks=stage.callbacks(), peft_config=peft_config(cfg.model.lora, model))
+        trainer = SFTStageTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=stage.callbacks(),
+            peft_config=peft_config(cfg.model.lora, model),
+        )
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         result = stage.train(trainer)
     routing = trainer.expert_load.totals() if trainer.expert_load else None

@@ -46,7 +46,7 @@ class SaveOnInterrupt(TrainerCallback):
     def requested(self) -> bool:
         return self.signum is not None
 
-    def __enter__(self) -> "SaveOnInterrupt":
+    def __enter__(self) -> SaveOnInterrupt:
         self._previous = {signum: signal.signal(signum, self._handle) for signum in STOP_SIGNALS}
         return self
 
@@ -89,7 +89,9 @@ class SaveOnInterrupt(TrainerCallback):
     def raise_if_requested(self, stage: str, step: int) -> None:
         """End ``stage`` with :class:`Interrupted` if a signal stopped its training (at ``step``)."""
         if self.requested:
-            raise Interrupted(self.signum, f"{stage} stopped by {signal.Signals(self.signum).name} at step {step}, checkpoint saved")
+            raise Interrupted(
+                self.signum, f"{stage} stopped by {signal.Signals(self.signum).name} at step {step}, checkpoint saved"
+            )
 
 
 def last_complete_checkpoint(checkpoints: Path) -> str | None:
@@ -99,17 +101,23 @@ def last_complete_checkpoint(checkpoints: Path) -> str | None:
     lost node): it is reported and skipped, and training resumes from the one before it."""
     if not checkpoints.is_dir():
         return None
-    found = sorted((p for p in checkpoints.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    found = sorted(
+        (p for p in checkpoints.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
     for folder in found:
         if (folder / TRAINER_STATE).is_file():
             return str(folder)
-        logger.warning("%s: incomplete (no %s: its save was cut short); resuming from an earlier checkpoint",
-                       folder, TRAINER_STATE)
+        logger.warning(
+            "%s: incomplete (no %s: its save was cut short); resuming from an earlier checkpoint", folder, TRAINER_STATE
+        )
     return None
 
 
-def save_trained(trainer, out: Path, tokenizer, lora: LoraSettings, base: str, model_class=None, **model_kwargs) -> Path:
+def save_trained(
+    trainer, out: Path, tokenizer, lora: LoraSettings, base: str, model_class=None, **model_kwargs
+) -> Path:
     """Save the trained model as ``out/model`` (a Hugging Face folder, with the tokenizer) and return its path.
 
     Every process calls it: under ZeRO-3 the weights are gathered from all of them. With LoRA the trainer saves
@@ -155,7 +163,9 @@ def trainer_arguments(cfg, section, out: str | Path, device: str, **changed) -> 
     schedule, logging and checkpoints) and the run (seed, precision, reporting, DeepSpeed), for the stage folder
     ``out``; ``changed`` values take precedence. A stage adds its own."""
     out = Path(out)
-    saving = {"save_strategy": "steps", "save_steps": section.save_steps} if section.save_steps else {"save_strategy": "no"}
+    saving = (
+        {"save_strategy": "steps", "save_steps": section.save_steps} if section.save_steps else {"save_strategy": "no"}
+    )
     return {
         "output_dir": str(out / "checkpoints"),
         "learning_rate": section.learning_rate,
@@ -219,8 +229,9 @@ class TrainingStage:
         self.result = trainer.train(resume_from_checkpoint=self.resume)
         return self.result
 
-    def save(self, tokenizer, base: str, plot: tuple[str, list[str], str] | None = None, model_class=None,
-             **model_kwargs) -> tuple[Path, dict]:
+    def save(
+        self, tokenizer, base: str, plot: tuple[str, list[str], str] | None = None, model_class=None, **model_kwargs
+    ) -> tuple[Path, dict]:
         """Save the trained model as ``<stage>/model`` (:func:`save_trained`) and, on rank 0, the training curves
         of ``plot`` (file name, logged keys, title); return the folder and the metrics every training stage
         reports: steps, the checkpoint resumed from, seconds per step, each process's peak memory, trainable

@@ -109,7 +109,9 @@ def request_text(prompt) -> str:
 # --- the <think>/<answer> format ---------------------------------------------------------------------------
 
 ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_THINK_ANSWER = re.compile(r"^\s*<think>(?:(?!<think>).)*?</think>\s*<answer>(?:(?!<answer>).)+?</answer>\s*$", re.DOTALL)
+_THINK_ANSWER = re.compile(
+    r"^\s*<think>(?:(?!<think>).)*?</think>\s*<answer>(?:(?!<answer>).)+?</answer>\s*$", re.DOTALL
+)
 
 
 def think_answer(thought: str, answer) -> str:
@@ -191,7 +193,9 @@ def split_of(signature: str, test_fraction: float) -> str:
     return "test" if bucket < test_fraction else "train"
 
 
-def draw(sample: Callable[[], tuple[T, str, str]], split: str, size: int, test_fraction: float, key: str, advice: str) -> list[T]:
+def draw(
+    sample: Callable[[], tuple[T, str, str]], split: str, size: int, test_fraction: float, key: str, advice: str
+) -> list[T]:
     """``size`` distinct items of ``split`` from ``sample() -> (item, signature, identity)``.
 
     Rejects items of the other split and repeated identities, so both splits come from the same

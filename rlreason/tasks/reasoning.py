@@ -17,8 +17,8 @@ Data:
 Checker: the reply's answer equals the gold answer as math-verify sees it (``0.5``, ``1/2`` and ``\\frac{1}{2}``
 match). The answer is the ``<answer>`` tag's content, or, in a pretrained model's own format, the text after
 its ``</think>`` or its whole reply (``common.final_answer``), from which math-verify takes a ``\\boxed{}``
-answer or the last number. Rewards: ``accuracy``. Evaluation: greedy accuracy, format rate, and over ``eval.num_samples``
-samples pass@1 (mean accuracy), pass@k and maj@k.
+answer or the last number. Rewards: ``accuracy``. Evaluation: greedy accuracy, format rate, and over
+``eval.num_samples`` samples pass@1 (mean accuracy), pass@k and maj@k.
 
 Public formats (``load_public``), told apart by their fields: GSM8K jsonl (``question``, ``answer`` ending in
 ``#### N``); MATH, AIME and AMC jsonl as the common math-eval harnesses ship them (``problem`` and/or
@@ -89,7 +89,9 @@ class ReasoningConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.ops) - set(OPERATIONS))
         if unknown or not self.ops:
-            raise UserError(f"data.reasoning.ops: unknown or empty {unknown or self.ops}; allowed: {sorted(OPERATIONS)}")
+            raise UserError(
+                f"data.reasoning.ops: unknown or empty {unknown or self.ops}; allowed: {sorted(OPERATIONS)}"
+            )
         if not 1 <= self.min_steps <= self.max_steps:
             raise UserError("data.reasoning: need 1 <= min_steps <= max_steps")
         if not 0 < self.test_fraction < 1:
@@ -255,17 +257,25 @@ def sft_rows(data_cfg, seed: int) -> list[dict]:
     if _synthetic(data_cfg):
         teacher = random.Random(f"{seed}-teacher")
         return [
-            {"prompt": user_turn(p.question), "completion": assistant_turn(teacher_completion(p, teacher, cfg)), "tools": None}
+            {
+                "prompt": user_turn(p.question),
+                "completion": assistant_turn(teacher_completion(p, teacher, cfg)),
+                "tools": None,
+            }
             for p in generate(cfg, "train", cfg.sft_size, seed)
         ]
     dataset = _first(_user_split(data_cfg, "train"), cfg.sft_size)
     if data_cfg.completion_column not in dataset.column_names:
         solved = [gsm8k_solution(a) for a in dataset[data_cfg.answer_column]]
         if all(solved):  # GSM8K: its worked solutions are the demonstrations
-            return [{"prompt": user_turn(p), "completion": assistant_turn(think_answer(*s)), "tools": None}
-                    for p, s in zip(dataset[data_cfg.prompt_column], solved)]
-        raise UserError(f"SFT needs a {data_cfg.completion_column!r} column (data.completion_column), or GSM8K-style "
-                        "answers ('worked solution\\n#### N') in every row")
+            return [
+                {"prompt": user_turn(p), "completion": assistant_turn(think_answer(*s)), "tools": None}
+                for p, s in zip(dataset[data_cfg.prompt_column], solved)
+            ]
+        raise UserError(
+            f"SFT needs a {data_cfg.completion_column!r} column (data.completion_column), or GSM8K-style "
+            "answers ('worked solution\\n#### N') in every row"
+        )
     require_values(dataset, (data_cfg.completion_column,), data_cfg.train_file or data_cfg.path)
     return [
         {"prompt": user_turn(prompt), "completion": assistant_turn(completion), "tools": None}
@@ -277,7 +287,9 @@ def grpo_examples(data_cfg, seed: int) -> list[ReasoningExample]:
     """RL prompts with gold answers only: no chain of thought is needed, which is why RL scales past SFT data."""
     cfg = data_cfg.reasoning
     if _synthetic(data_cfg):
-        return [ReasoningExample(user_turn(p.question), str(p.answer)) for p in generate(cfg, "train", cfg.grpo_size, seed)]
+        return [
+            ReasoningExample(user_turn(p.question), str(p.answer)) for p in generate(cfg, "train", cfg.grpo_size, seed)
+        ]
     return _user_examples(data_cfg, "train", cfg.grpo_size)
 
 
@@ -285,7 +297,9 @@ def held_out_examples(data_cfg, seed: int) -> list[ReasoningExample]:
     """Held-out problems; for the synthetic task, disjoint from every training split by construction."""
     cfg = data_cfg.reasoning
     if _synthetic(data_cfg):
-        return [ReasoningExample(user_turn(p.question), str(p.answer)) for p in generate(cfg, "test", cfg.test_size, seed)]
+        return [
+            ReasoningExample(user_turn(p.question), str(p.answer)) for p in generate(cfg, "test", cfg.test_size, seed)
+        ]
     return _user_examples(data_cfg, "test", cfg.test_size)
 
 
@@ -298,7 +312,11 @@ def preference_pairs(data_cfg, split: str, size: int, seed: int) -> list[dict]:
             rejected = think_answer(" ".join(problem.steps[:-1]), problem.values[-2])
         else:
             rejected = think_answer(" ".join(problem.steps), problem.answer + rng.choice([-2, -1, 1, 2]))
-        pairs.append(preference_pair(row(ReasoningExample(user_turn(problem.question), str(problem.answer))), problem.completion, rejected))
+        pairs.append(
+            preference_pair(
+                row(ReasoningExample(user_turn(problem.question), str(problem.answer))), problem.completion, rejected
+            )
+        )
     return pairs
 
 
@@ -387,7 +405,9 @@ def score(completions: list, examples: list[ReasoningExample]) -> SuiteResult:
         "answered_rate": sum(answered) / max(len(answered), 1),
         "num_examples": len(examples),
     }
-    records = [{"answer": e.answer, "completion": c, "correct": bool(k)} for c, e, k in zip(completions, examples, correct)]
+    records = [
+        {"answer": e.answer, "completion": c, "correct": bool(k)} for c, e, k in zip(completions, examples, correct)
+    ]
     return SuiteResult(metrics, {"accuracy": correct}, records)
 
 
@@ -400,8 +420,12 @@ def evaluate(generator, examples: list[ReasoningExample], cfg, seed: int) -> Sui
     sampled = {}
     if cfg.num_samples > 0:
         samples = generator.generate(
-            prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, num_samples=cfg.num_samples,
-            seed=seed, desc=f"reasoning sample x{cfg.num_samples}",
+            prompts,
+            max_new_tokens=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            num_samples=cfg.num_samples,
+            seed=seed,
+            desc=f"reasoning sample x{cfg.num_samples}",
         )
         sampled = sampled_metrics(samples, examples)
     result.metrics = {
@@ -428,7 +452,9 @@ def load_public(path: str, answers: str | None = None) -> list[ReasoningExample]
             raise UserError(f"{where}: expected a JSON object")
         question = next((record[k] for k in ("problem", "question", "prompt") if k in record), None)
         if question is None:
-            raise UserError(f"{where}: no question; expected a 'problem', 'question' or 'prompt' field, found {sorted(record)}")
+            raise UserError(
+                f"{where}: no question; expected a 'problem', 'question' or 'prompt' field, found {sorted(record)}"
+            )
         require(record, ("answer",), where)
         answer = record["answer"]
         if solved := gsm8k_solution(answer):  # GSM8K: the gold number follows '####'

@@ -77,22 +77,36 @@ WORDS = ("hello", "thanks", "water", "bread", "friend", "night")
 
 
 def _tool(name: str, description: str, properties: dict, required: list[str]) -> dict:
-    return {"name": name, "description": description, "parameters": {"type": "object", "properties": properties, "required": required}}
+    return {
+        "name": name,
+        "description": description,
+        "parameters": {"type": "object", "properties": properties, "required": required},
+    }
 
 
 TOOLS = {
     "get_weather": _tool(
-        "get_weather", "Current weather in a city",
-        {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, ["city"],
+        "get_weather",
+        "Current weather in a city",
+        {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        ["city"],
     ),
     "set_timer": _tool("set_timer", "Start a timer", {"minutes": {"type": "integer"}}, ["minutes"]),
     "convert_currency": _tool(
-        "convert_currency", "Convert money",
+        "convert_currency",
+        "Convert money",
         {"amount": {"type": "number"}, "source": {"type": "string"}, "target": {"type": "string"}},
         ["amount", "source", "target"],
     ),
-    "send_email": _tool("send_email", "Email a person", {"to": {"type": "string"}, "subject": {"type": "string"}}, ["to", "subject"]),
-    "translate": _tool("translate", "Translate a word", {"text": {"type": "string"}, "language": {"type": "string"}}, ["text", "language"]),
+    "send_email": _tool(
+        "send_email", "Email a person", {"to": {"type": "string"}, "subject": {"type": "string"}}, ["to", "subject"]
+    ),
+    "translate": _tool(
+        "translate",
+        "Translate a word",
+        {"text": {"type": "string"}, "language": {"type": "string"}},
+        ["text", "language"],
+    ),
 }
 
 
@@ -100,13 +114,19 @@ def _weather(rng: random.Random) -> tuple[str, dict]:
     city = rng.choice(CITIES)
     if rng.random() < 0.3:
         unit = rng.choice(["celsius", "fahrenheit"])
-        return rng.choice(("What is the weather in {c} in {u}?", "Weather for {c} in {u}, please.")).format(c=city, u=unit), {"city": city, "unit": unit}
-    return rng.choice(("What is the weather in {c}?", "How warm is it in {c} today?", "Is it raining in {c}?")).format(c=city), {"city": city}
+        return rng.choice(("What is the weather in {c} in {u}?", "Weather for {c} in {u}, please.")).format(
+            c=city, u=unit
+        ), {"city": city, "unit": unit}
+    return rng.choice(("What is the weather in {c}?", "How warm is it in {c} today?", "Is it raining in {c}?")).format(
+        c=city
+    ), {"city": city}
 
 
 def _timer(rng: random.Random) -> tuple[str, dict]:
     minutes = rng.randint(1, 90)
-    return rng.choice(("Set a timer for {m} minutes.", "Remind me in {m} minutes.")).format(m=minutes), {"minutes": minutes}
+    return rng.choice(("Set a timer for {m} minutes.", "Remind me in {m} minutes.")).format(m=minutes), {
+        "minutes": minutes
+    }
 
 
 def _currency(rng: random.Random) -> tuple[str, dict]:
@@ -118,15 +138,27 @@ def _currency(rng: random.Random) -> tuple[str, dict]:
 
 def _email(rng: random.Random) -> tuple[str, dict]:
     person, topic = rng.choice(PEOPLE), rng.choice(TOPICS)
-    return rng.choice(("Email {p} about {t}.", "Send {p} an email about {t}.")).format(p=person, t=topic), {"to": person, "subject": topic}
+    return rng.choice(("Email {p} about {t}.", "Send {p} an email about {t}.")).format(p=person, t=topic), {
+        "to": person,
+        "subject": topic,
+    }
 
 
 def _translate(rng: random.Random) -> tuple[str, dict]:
     word, language = rng.choice(WORDS), rng.choice(LANGUAGES)
-    return rng.choice(("Translate {w} into {l}.", "How do you say {w} in {l}?")).format(w=word, l=language), {"text": word, "language": language}
+    return rng.choice(("Translate {w} into {l}.", "How do you say {w} in {l}?")).format(w=word, l=language), {
+        "text": word,
+        "language": language,
+    }
 
 
-REQUESTS = {"get_weather": _weather, "set_timer": _timer, "convert_currency": _currency, "send_email": _email, "translate": _translate}
+REQUESTS = {
+    "get_weather": _weather,
+    "set_timer": _timer,
+    "convert_currency": _currency,
+    "send_email": _email,
+    "translate": _translate,
+}
 # Requests no offered tool can serve (paired with tools that do not fit them).
 UNSERVED = ("Tell me a joke.", "Who wrote Hamlet?", "What is the capital of Peru?", "Write a haiku about rain.")
 CATEGORY_WEIGHTS = {"simple": 0.35, "multiple": 0.3, "parallel": 0.15, "irrelevance": 0.2}
@@ -152,7 +184,9 @@ def sample_example(rng: random.Random) -> tuple[ToolCallingExample, str]:
         tools = [TOOLS[n] for n in offered]
         return ToolCallingExample(user_turn(request), tools, [], category), f"irr|{signature}|{offered}"
     name = rng.choice(["get_weather", "set_timer"] if category == "parallel" else names)
-    offered = [name] + (rng.sample([n for n in names if n != name], rng.randint(1, 2)) if category == "multiple" else [])
+    offered = [name] + (
+        rng.sample([n for n in names if n != name], rng.randint(1, 2)) if category == "multiple" else []
+    )
     rng.shuffle(offered)
     request, arguments = REQUESTS[name](rng)
     expected = [_expected(name, arguments)]
@@ -207,7 +241,7 @@ def _wrong_call(example: ToolCallingExample, rng: random.Random) -> str:
     if not example.expected:
         name = rng.choice(offered)
         return tool_call(name, REQUESTS[name](rng)[1])
-    (name, allowed), = example.expected[0].items()
+    ((name, allowed),) = example.expected[0].items()
     arguments = {arg: values[0] for arg, values in allowed.items()}
     kind = rng.choice(["no_call", "other_tool", "other_value"] if len(offered) > 1 else ["no_call", "other_value"])
     if kind == "no_call":
@@ -224,15 +258,17 @@ def _wrong_call(example: ToolCallingExample, rng: random.Random) -> str:
 def preference_pairs(data_cfg, split: str, size: int, seed: int) -> list[dict]:
     """The expected calls over a wrong reply (``_wrong_call``), with the tools the request offered."""
     rng = random.Random(f"{seed}-tools-pairs-{split}")
-    return [
-        preference_pair(row(e), gold_completion(e), _wrong_call(e, rng))
-        for e in generate(split, size, seed)
-    ]
+    return [preference_pair(row(e), gold_completion(e), _wrong_call(e, rng)) for e in generate(split, size, seed)]
 
 
 def row(example: ToolCallingExample) -> dict:
     """The tools and the expected calls travel as JSON strings: one Arrow type for every row of a mixed set."""
-    return {"prompt": example.prompt, "task": NAME, "tools": json.dumps(example.tools), "expected_calls": json.dumps(example.expected)}
+    return {
+        "prompt": example.prompt,
+        "task": NAME,
+        "tools": json.dumps(example.tools),
+        "expected_calls": json.dumps(example.expected),
+    }
 
 
 def from_row(row: dict) -> ToolCallingExample:
@@ -242,8 +278,15 @@ def from_row(row: dict) -> ToolCallingExample:
 # --- checker -----------------------------------------------------------------------------------------------
 
 _JSON_TYPES = {
-    "string": (str,), "integer": (int,), "number": (int, float), "float": (int, float), "boolean": (bool,),
-    "array": (list, tuple), "tuple": (list, tuple), "object": (dict,), "dict": (dict,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "float": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "tuple": (list, tuple),
+    "object": (dict,),
+    "dict": (dict,),
 }
 
 
@@ -339,7 +382,7 @@ def _match(calls: list[dict], expected: list[dict], schemas: dict) -> Verdict:
     first, rest = calls[0], calls[1:]
     reasons = []
     for index, option in enumerate(expected):
-        (name, allowed_args), = option.items()
+        ((name, allowed_args),) = option.items()
         result = check_call(first, name, allowed_args, schemas.get(name))
         if result.correct:
             remaining = _match(rest, expected[:index] + expected[index + 1 :], schemas)
@@ -359,7 +402,7 @@ def gold_completion(example: ToolCallingExample) -> str:
     """The first allowed form of the expected calls, in the product's tool-call format."""
     blocks = []
     for option in example.expected:
-        (name, allowed_args), = option.items()
+        ((name, allowed_args),) = option.items()
         arguments = {arg: allowed[0] for arg, allowed in allowed_args.items() if allowed and allowed[0] != ""}
         blocks.append(tool_call(name, arguments))
     return "".join(blocks) if blocks else "No available function fits this request."
@@ -369,7 +412,9 @@ def gold_completion(example: ToolCallingExample) -> str:
 def tool_calling(completion, tools, expected_calls) -> float:
     """1.0 when a completion makes exactly the expected calls (or none, for irrelevance), else 0.0; reads the
     ``tools`` and ``expected_calls`` columns (JSON strings)."""
-    return float(check(completion, ToolCallingExample(prompt=[], tools=json.loads(tools), expected=json.loads(expected_calls))))
+    return float(
+        check(completion, ToolCallingExample(prompt=[], tools=json.loads(tools), expected=json.loads(expected_calls)))
+    )
 
 
 # --- evaluation --------------------------------------------------------------------------------------------
@@ -394,7 +439,9 @@ def score(completions: list, examples: list[ToolCallingExample]) -> SuiteResult:
 def evaluate(generator, examples: list[ToolCallingExample], cfg, seed: int) -> SuiteResult:
     """Greedy completions with each example's tools in the chat template, checked BFCL-style."""
     completions = generator.generate(
-        [e.prompt for e in examples], tools=[e.tools for e in examples], max_new_tokens=cfg.max_new_tokens,
+        [e.prompt for e in examples],
+        tools=[e.tools for e in examples],
+        max_new_tokens=cfg.max_new_tokens,
         desc="tool calling",
     )
     return score([c[0] for c in completions], examples)
@@ -425,11 +472,15 @@ def load_public(questions: str, answers: str | None = None) -> list[ToolCallingE
         require(record, ("id", "question", "function"), where)
         category = bfcl_category(record["id"])
         if category != "irrelevance" and record["id"] not in truth:
-            raise UserError(f"{where}: no ground truth for id {record['id']!r} in {answers} (the possible-answer file, 'answers=')")
+            raise UserError(
+                f"{where}: no ground truth for id {record['id']!r} in {answers} (the possible-answer file, 'answers=')"
+            )
         question = record["question"]
         # BFCL v3 nests turns: [[{role, content}, ...]]; the first turn is the question.
         messages = question[0] if question and isinstance(question[0], list) else question
-        examples.append(ToolCallingExample(user_turn(messages), record["function"], truth.get(record["id"], []), category))
+        examples.append(
+            ToolCallingExample(user_turn(messages), record["function"], truth.get(record["id"], []), category)
+        )
     return examples
 
 

@@ -20,8 +20,12 @@ def _reasoning_only(sft_size=0, grpo_size=0, test_size=0, **kwargs) -> DataConfi
     """A data config without the tool-calling and safety mix (sizes 0: every row of a user file)."""
     if kwargs.get("source") is DataSource.file:
         kwargs.setdefault("test_file", kwargs.get("train_file"))
-    return DataConfig(**kwargs, reasoning=ReasoningConfig(sft_size=sft_size, grpo_size=grpo_size, test_size=test_size),
-                      tool_calling=ToolCallingConfig(0, 0, 0), safety=SafetyConfig(0, 0, 0))
+    return DataConfig(
+        **kwargs,
+        reasoning=ReasoningConfig(sft_size=sft_size, grpo_size=grpo_size, test_size=test_size),
+        tool_calling=ToolCallingConfig(0, 0, 0),
+        safety=SafetyConfig(0, 0, 0),
+    )
 
 
 def eval_examples(cfg, seed):
@@ -41,21 +45,35 @@ def test_jsonl_and_parquet_files_load_the_same(tmp_path):
 
 
 def test_file_source_gives_every_stage_its_shape(tmp_path):
-    cfg = _reasoning_only(source=DataSource.file, train_file=_jsonl(tmp_path / "t.jsonl", ROWS), test_file=_jsonl(tmp_path / "e.jsonl", ROWS[:1]))
+    cfg = _reasoning_only(
+        source=DataSource.file,
+        train_file=_jsonl(tmp_path / "t.jsonl", ROWS),
+        test_file=_jsonl(tmp_path / "e.jsonl", ROWS[:1]),
+    )
     sft = sft_dataset(cfg, seed=0)
     assert sft[0] == {
         "prompt": [{"role": "user", "content": "What is 2+3?"}],
         "completion": [{"role": "assistant", "content": ROWS[0]["completion"]}],
         "tools": None,
     }
-    expected = {**grpo_columns(), "prompt": [{"role": "user", "content": "What is 7-4?"}], "task": "reasoning", "answer": "3"}
+    expected = {
+        **grpo_columns(),
+        "prompt": [{"role": "user", "content": "What is 7-4?"}],
+        "task": "reasoning",
+        "answer": "3",
+    }
     assert grpo_dataset(cfg, seed=0)[1] == expected
     assert len(eval_examples(cfg, seed=0)) == 1
 
 
 def test_custom_column_names(tmp_path):
     rows = [{"question": r["prompt"], "gold": r["answer"]} for r in ROWS]
-    cfg = _reasoning_only(source=DataSource.file, train_file=_jsonl(tmp_path / "t.jsonl", rows), prompt_column="question", answer_column="gold")
+    cfg = _reasoning_only(
+        source=DataSource.file,
+        train_file=_jsonl(tmp_path / "t.jsonl", rows),
+        prompt_column="question",
+        answer_column="gold",
+    )
     assert grpo_dataset(cfg, seed=0)["answer"] == ["5", "3"]
 
 
@@ -102,7 +120,11 @@ def test_sizes_keep_the_first_rows_of_user_data_and_zero_keeps_all(tmp_path):
 
 
 def test_sft_mixes_tool_calling_and_safety_conversations_with_their_tools():
-    cfg = DataConfig(reasoning=ReasoningConfig(sft_size=50), tool_calling=ToolCallingConfig(sft_size=30), safety=SafetyConfig(sft_size=20))
+    cfg = DataConfig(
+        reasoning=ReasoningConfig(sft_size=50),
+        tool_calling=ToolCallingConfig(sft_size=30),
+        safety=SafetyConfig(sft_size=20),
+    )
     rows = sft_dataset(cfg, seed=0).to_list()
     assert len(rows) == 100
     with_tools = [r for r in rows if r["tools"]]
@@ -116,7 +138,11 @@ def test_sft_mixes_tool_calling_and_safety_conversations_with_their_tools():
 def test_grpo_mix_renders_each_prompt_with_its_own_tools():
     from rlreason.models.tokenizer import train_tokenizer
 
-    cfg = DataConfig(reasoning=ReasoningConfig(grpo_size=10), tool_calling=ToolCallingConfig(grpo_size=10), safety=SafetyConfig(grpo_size=10))
+    cfg = DataConfig(
+        reasoning=ReasoningConfig(grpo_size=10),
+        tool_calling=ToolCallingConfig(grpo_size=10),
+        safety=SafetyConfig(grpo_size=10),
+    )
     tokenizer = train_tokenizer(["What is the weather? Tools: get_weather 0123456789"], vocab_size=300)
     rows = grpo_dataset(cfg, seed=0, tokenizer=tokenizer).to_list()
     assert {r["task"] for r in rows} == {"reasoning", "tool_calling", "safety"}

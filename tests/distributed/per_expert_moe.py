@@ -43,7 +43,8 @@ class PerExpertSparseMoeBlock(nn.Module):
         self.gate = RankTopKRouter()
         # experts of different widths, so that mismatched all-gathers cannot pass by having equal sizes
         self.experts = nn.ModuleList(
-            nn.Sequential(nn.Linear(HIDDEN, HIDDEN * (e + 1)), nn.Linear(HIDDEN * (e + 1), HIDDEN)) for e in range(EXPERTS)
+            nn.Sequential(nn.Linear(HIDDEN, HIDDEN * (e + 1)), nn.Linear(HIDDEN * (e + 1), HIDDEN))
+            for e in range(EXPERTS)
         )
 
     def forward(self, hidden):
@@ -74,9 +75,15 @@ class PerExpertMoE(nn.Module):
 def main(mode: str) -> None:
     deepspeed.init_distributed(dist_backend="gloo", timeout=timedelta(seconds=20))
     torch.manual_seed(0)
-    config = {**deepspeed_config(Strategy.zero3), "train_micro_batch_size_per_gpu": 1, "train_batch_size": 2,
-              "gradient_accumulation_steps": 1, "gradient_clipping": 1.0, "bf16": {"enabled": False},
-              "fp16": {"enabled": False}}
+    config = {
+        **deepspeed_config(Strategy.zero3),
+        "train_micro_batch_size_per_gpu": 1,
+        "train_batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "gradient_clipping": 1.0,
+        "bf16": {"enabled": False},
+        "fp16": {"enabled": False},
+    }
     with deepspeed.zero.Init(config_dict_or_path=config):  # as from_pretrained builds a model under ZeRO-3
         model = PerExpertMoE()
     if mode == "leaf":

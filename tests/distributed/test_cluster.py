@@ -25,7 +25,12 @@ def _cfg(tmp_path, **overrides):
 
 
 def _slurm(monkeypatch, tasks: int, task: int, restarts: int = 0):
-    for key, value in {"SLURM_JOB_ID": "42", "SLURM_NTASKS": tasks, "SLURM_PROCID": task, "SLURM_RESTART_COUNT": restarts}.items():
+    for key, value in {
+        "SLURM_JOB_ID": "42",
+        "SLURM_NTASKS": tasks,
+        "SLURM_PROCID": task,
+        "SLURM_RESTART_COUNT": restarts,
+    }.items():
         monkeypatch.setenv(key, str(value))
 
 
@@ -39,18 +44,34 @@ def test_a_run_outside_slurm_or_on_one_task_is_its_own_leader(tmp_path, monkeypa
 
 def test_the_tasks_of_a_job_split_into_a_leader_trainers_and_a_vllm_server(tmp_path, monkeypatch):
     _slurm(monkeypatch, 4, 3, restarts=2)
-    lay = cluster.layout(_cfg(tmp_path, **{"cluster.nodes": 4, "cluster.vllm_nodes": 1, "rollout.mode": "server", "distributed.strategy": "zero3"}))
+    lay = cluster.layout(
+        _cfg(
+            tmp_path,
+            **{"cluster.nodes": 4, "cluster.vllm_nodes": 1, "rollout.mode": "server", "distributed.strategy": "zero3"},
+        )
+    )
     assert (lay.tasks, lay.train_tasks, lay.vllm_task) == (4, 3, 3)
     assert lay.serves_vllm and not lay.is_leader
     assert lay.folder == tmp_path / "cluster" / "42.2"  # a requeued job's attempt has a folder of its own
 
 
-@pytest.mark.parametrize("overrides, tasks, message", [
-    ({"cluster.nodes": 2}, None, r"cluster.nodes=2, but this is not a Slurm job: submit with hydra/launcher=slurm_multinode"),
-    ({"cluster.nodes": 4, "distributed.strategy": "zero2"}, 2, r"cluster.nodes=4, but this Slurm job has 2 task\(s\)"),
-    ({"cluster.nodes": 2, "cluster.vllm_nodes": 1}, 2, r"cluster.vllm_nodes=1 .*set rollout=vllm_server"),
-    ({"cluster.nodes": 2}, 2, r"trains on 2 nodes: pick a ZeRO strategy"),
-])
+@pytest.mark.parametrize(
+    "overrides, tasks, message",
+    [
+        (
+            {"cluster.nodes": 2},
+            None,
+            r"cluster.nodes=2, but this is not a Slurm job: submit with hydra/launcher=slurm_multinode",
+        ),
+        (
+            {"cluster.nodes": 4, "distributed.strategy": "zero2"},
+            2,
+            r"cluster.nodes=4, but this Slurm job has 2 task\(s\)",
+        ),
+        ({"cluster.nodes": 2, "cluster.vllm_nodes": 1}, 2, r"cluster.vllm_nodes=1 .*set rollout=vllm_server"),
+        ({"cluster.nodes": 2}, 2, r"trains on 2 nodes: pick a ZeRO strategy"),
+    ],
+)
 def test_a_layout_that_does_not_fit_the_job_names_the_key(tmp_path, monkeypatch, overrides, tasks, message):
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     if tasks:
@@ -117,7 +138,9 @@ def test_a_heartbeat_read_while_the_leader_writes_it_is_never_stale(tmp_path):
         beat, done = tmp_path / "heartbeat", time.monotonic() + 2
         while not beat.exists():
             time.sleep(0.01)
-        writer = threading.Thread(target=lambda: [cluster.write_json(beat, {"time": time.time()}) for _ in range(20_000)])
+        writer = threading.Thread(
+            target=lambda: [cluster.write_json(beat, {"time": time.time()}) for _ in range(20_000)]
+        )
         writer.start()
         stale = 0
         while writer.is_alive() or time.monotonic() < done:
@@ -144,7 +167,12 @@ def test_a_launcher_whose_peer_failed_is_stopped_instead_of_waiting_for_it(tmp_p
         return len(asked) > 2
 
     start = time.monotonic()
-    code, signals = supervise([sys.executable, "-c", "import time; time.sleep(120)"], {"RLREASON_PID_DIR": str(tmp_path / "pids")}, "sft", peer_failed)
+    code, signals = supervise(
+        [sys.executable, "-c", "import time; time.sleep(120)"],
+        {"RLREASON_PID_DIR": str(tmp_path / "pids")},
+        "sft",
+        peer_failed,
+    )
     assert code == -9 and signals == [] and time.monotonic() - start < 60
 
 
@@ -155,7 +183,13 @@ def test_the_multinode_launcher_preset_asks_slurm_for_cluster_nodes_with_one_tas
 
     register_schema()
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-        cfg = compose("config", ["hydra/launcher=slurm_multinode", "cluster.nodes=3", "cluster.gpus_per_node=4"], return_hydra_config=True)
+        cfg = compose(
+            "config",
+            ["hydra/launcher=slurm_multinode", "cluster.nodes=3", "cluster.gpus_per_node=4"],
+            return_hydra_config=True,
+        )
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (3, 1, 4)
-    assert launcher["additional_parameters"] == {"requeue": True} and launcher["max_num_timeout"] == 3  # as the slurm preset
+    assert (
+        launcher["additional_parameters"] == {"requeue": True} and launcher["max_num_timeout"] == 3
+    )  # as the slurm preset

@@ -16,10 +16,19 @@ from omegaconf import OmegaConf
 pytestmark = pytest.mark.integration
 
 TINY = [
-    "logger=none", "model.tiny_moe.tokenizer_corpus_size=200",
-    "sft.max_steps=4", "sft.batch_size=8", "sft.logging_steps=1", "sft.save_steps=4",
-    "data.reasoning.sft_size=64", "data.tool_calling.sft_size=16", "data.safety.sft_size=16",
-    "grpo.prompts_per_step=2", "grpo.num_generations=4", "grpo.max_completion_length=16", "grpo.logging_steps=1",
+    "logger=none",
+    "model.tiny_moe.tokenizer_corpus_size=200",
+    "sft.max_steps=4",
+    "sft.batch_size=8",
+    "sft.logging_steps=1",
+    "sft.save_steps=4",
+    "data.reasoning.sft_size=64",
+    "data.tool_calling.sft_size=16",
+    "data.safety.sft_size=16",
+    "grpo.prompts_per_step=2",
+    "grpo.num_generations=4",
+    "grpo.max_completion_length=16",
+    "grpo.logging_steps=1",
     "data.reasoning.grpo_size=32",
 ]
 TWO = ["distributed.num_processes=2"]
@@ -27,15 +36,30 @@ VARYING = Path(__file__).parents[1] / "varying_reward.py"
 # A reward model trained on the initial weights, then GRPO from them (bit-identical in every run) with a reward
 # that varies in every group, each completion seeded by its place in the global batch, the per-micro-batch
 # load-balancing loss off
-GRPO = ["pipeline.stages=[init,reward_model,grpo]", "reward_model.pairs_per_task=24", "reward_model.test_pairs_per_task=16",
-        "reward_model.num_train_epochs=1", "reward_model.batch_size=8", "reward_model.logging_steps=1", "grpo.max_steps=3", "grpo.save_steps=3", "grpo.learning_rate=3e-3", "grpo.warmup_steps=0",
-        "grpo.router_aux_loss_coef=0", "rollout.seed_per_request=true", f"reward.functions=[{{fn: '{VARYING}:length_parity'}}]"]
+GRPO = [
+    "pipeline.stages=[init,reward_model,grpo]",
+    "reward_model.pairs_per_task=24",
+    "reward_model.test_pairs_per_task=16",
+    "reward_model.num_train_epochs=1",
+    "reward_model.batch_size=8",
+    "reward_model.logging_steps=1",
+    "grpo.max_steps=3",
+    "grpo.save_steps=3",
+    "grpo.learning_rate=3e-3",
+    "grpo.warmup_steps=0",
+    "grpo.router_aux_loss_coef=0",
+    "rollout.seed_per_request=true",
+    f"reward.functions=[{{fn: '{VARYING}:length_parity'}}]",
+]
 
 
 def rlreason(run_dir: Path, *overrides: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "rlreason", f"run_dir={run_dir}", *TINY, *overrides],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "WANDB_MODE": "offline"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "WANDB_MODE": "offline"},
     )
 
 
@@ -107,10 +131,16 @@ def test_reward_model_and_grpo_on_two_processes_train_as_one_process(grpo_single
     ours = summary["stages"]["reward_model"]["metrics"]
     theirs = json.loads((grpo_single / "summary.json").read_text())["stages"]["reward_model"]["metrics"]
     assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-5)
-    assert (ours["steps"], ours["accuracy"], ours["accuracy_per_task"]) == (theirs["steps"], theirs["accuracy"], theirs["accuracy_per_task"])
+    assert (ours["steps"], ours["accuracy"], ours["accuracy_per_task"]) == (
+        theirs["steps"],
+        theirs["accuracy"],
+        theirs["accuracy_per_task"],
+    )
     assert ours["margin"] == pytest.approx(theirs["margin"], rel=1e-4) and len(ours["peak_memory_mib"]) == 2
     assert logged(tmp_path, "grpo", 3, "reward") == logged(grpo_single, "grpo", 3, "reward")
-    assert logged(tmp_path, "grpo", 3, "completions/mean_length") == logged(grpo_single, "grpo", 3, "completions/mean_length")
+    assert logged(tmp_path, "grpo", 3, "completions/mean_length") == logged(
+        grpo_single, "grpo", 3, "completions/mean_length"
+    )
     losses = logged(grpo_single, "grpo", 3, "loss")
     assert logged(tmp_path, "grpo", 3, "loss") == pytest.approx(losses, rel=1e-3, abs=1e-6)
     assert max(abs(loss) for loss in losses) > 1e-3
@@ -154,8 +184,13 @@ def test_a_stopped_zero3_grpo_resumes_samples_from_the_synced_policy_and_saves_w
     from rlreason.rollout.config import RolloutConfig
     from rlreason.rollout.generation import HFGenerator, VLLMGenerator
 
-    prompts = [[{"role": "user", "content": f"Mia has {n} pens. Mia buys 2 more. How many pens now?"}] for n in range(3, 9)]
-    hf, vllm = HFGenerator("cpu", batch_size=8), VLLMGenerator("cpu", seed=0, rollout=OmegaConf.structured(RolloutConfig))
+    prompts = [
+        [{"role": "user", "content": f"Mia has {n} pens. Mia buys 2 more. How many pens now?"}] for n in range(3, 9)
+    ]
+    hf, vllm = (
+        HFGenerator("cpu", batch_size=8),
+        VLLMGenerator("cpu", seed=0, rollout=OmegaConf.structured(RolloutConfig)),
+    )
     model = str(tmp_path / "grpo" / "model")
     hf.load(model)
     vllm.load(model)
@@ -171,8 +206,17 @@ def test_zero3_makes_each_sparse_moe_block_one_gathered_unit(monkeypatch):
 
     from rlreason.distributed.zero import moe_block_classes, prepare_model
 
-    config = Qwen3MoeConfig(vocab_size=64, hidden_size=32, intermediate_size=32, moe_intermediate_size=16, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2)
+    config = Qwen3MoeConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=32,
+        moe_intermediate_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_experts=4,
+        num_experts_per_tok=2,
+    )
     model = AutoModelForCausalLM.from_config(config)
     assert [c.__name__ for c in moe_block_classes(model)] == ["Qwen3MoeSparseMoeBlock"]
     prepare_model(model, "zero3")  # one process: nothing to do
@@ -195,10 +239,23 @@ def test_ranks_routing_to_different_expert_modules_need_the_leaf_setting(leaf):
     from rlreason.distributed.launch import free_port
 
     script = Path(__file__).with_name("per_expert_moe.py")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-               str(script), "leaf" if leaf else "no-leaf"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                               env={**os.environ, "DS_BUILD_OPS": "0"})
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={free_port()}",
+        str(script),
+        "leaf" if leaf else "no-leaf",
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "DS_BUILD_OPS": "0"},
+    )
     try:
         output = finish(process, timeout=180)
         returncode = process.returncode
@@ -215,8 +272,14 @@ def test_a_latent_attention_moe_with_shared_experts_trains_under_zero3(tmp_path)
     """DeepSeek-V3's layout (multi-head latent attention, a shared expert, sigmoid routing): SFT and GRPO on 2
     ZeRO-3 processes; vLLM's CPU build serves latent attention in half precision only, so GRPO samples with HF
     generate and says why."""
-    process = rlreason(tmp_path, "pipeline.stages=[init,sft,grpo]", "model.tiny_moe.family=deepseek_v3", "distributed=zero3",
-                       *TWO, "grpo.max_steps=2")
+    process = rlreason(
+        tmp_path,
+        "pipeline.stages=[init,sft,grpo]",
+        "model.tiny_moe.family=deepseek_v3",
+        "distributed=zero3",
+        *TWO,
+        "grpo.max_steps=2",
+    )
     output = finish(process)
     assert process.returncode == 0, output[-5000:]
     assert "multi-head latent attention runs in bf16/fp16 only on vLLM's CPU build" in output
@@ -245,8 +308,15 @@ def test_lora_sft_and_grpo_on_two_processes(lora_single, tmp_path, strategy):
     """LoRA adapters (attention and the fused experts) trained by both processes: SFT as one process trains them,
     GRPO sampling from the merged weights (gathered from the shards under ZeRO-3) with each process's engine."""
     pytest.importorskip("vllm")
-    summary = completed(tmp_path, "pipeline.stages=[init,sft,grpo]", "grpo.max_steps=2", "grpo.learning_rate=3e-3",
-                        *LORA, f"distributed={strategy}", *TWO)
+    summary = completed(
+        tmp_path,
+        "pipeline.stages=[init,sft,grpo]",
+        "grpo.max_steps=2",
+        "grpo.learning_rate=3e-3",
+        *LORA,
+        f"distributed={strategy}",
+        *TWO,
+    )
     # LoRA's B starts at 0, so A's first gradients are exactly 0 on one process and reduction-order noise (~1e-12)
     # across the processes' gradient reduction, which Adam turns into steps of the full learning rate: the losses
     # agree to 1e-3, the weights to a tenth of how far SFT moved them, not to float precision

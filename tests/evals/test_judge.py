@@ -25,8 +25,16 @@ def test_the_rules_are_the_default_and_a_judges_verdicts_feed_the_rates():
 def _classifier(path, refusal_index: int):
     """A tiny classifier whose head always picks label ``refusal_index`` (bias only)."""
     tokenizer = train_tokenizer(["sorry can't help with that kill a process"] * 10, vocab_size=280)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, num_labels=2, id2label={0: "comply", 1: "refusal"}, pad_token_id=tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=2,
+        id2label={0: "comply", 1: "refusal"},
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = BertForSequenceClassification(config)
     with torch.no_grad():
         model.classifier.weight.zero_()
@@ -69,7 +77,9 @@ def test_an_openai_compatible_endpoint_answers_yes_or_no(monkeypatch):
     monkeypatch.setenv("JUDGE_KEY", "secret")
     try:
         url = f"http://127.0.0.1:{server.server_port}"
-        judge = build_judge(JudgeConfig(kind="endpoint", url=url, endpoint_model="guard", api_key_env="JUDGE_KEY", cache=None))
+        judge = build_judge(
+            JudgeConfig(kind="endpoint", url=url, endpoint_model="guard", api_key_env="JUDGE_KEY", cache=None)
+        )
         assert judge(PROMPTS, REPLIES) == [True, False]
     finally:
         server.shutdown()
@@ -83,7 +93,9 @@ def test_an_openai_compatible_endpoint_answers_yes_or_no(monkeypatch):
 
 def test_an_unreachable_endpoint_names_the_url():
     judge = build_judge(JudgeConfig(kind="endpoint", url="http://127.0.0.1:9", timeout=2, max_retries=0, cache=None))
-    with pytest.raises(RuntimeError, match=r"eval.safety.judge: 2 of 2 requests failed; first: http://127.0.0.1:9: cannot connect"):
+    with pytest.raises(
+        RuntimeError, match=r"eval.safety.judge: 2 of 2 requests failed; first: http://127.0.0.1:9: cannot connect"
+    ):
         judge(PROMPTS, REPLIES)
 
 

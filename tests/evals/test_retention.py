@@ -31,7 +31,9 @@ def test_nll_is_the_teacher_forced_loss_of_each_text(checkpoint):
         with torch.no_grad():
             assert nll == pytest.approx(generator.model(ids, labels=ids).loss.item(), rel=1e-5)
     assert result.metrics["perplexity"] == pytest.approx(math.exp(result.metrics["nll"]))
-    assert result.metrics["num_texts"] == 4 and result.metrics["num_tokens"] == sum(r["num_tokens"] for r in result.records)
+    assert result.metrics["num_texts"] == 4 and result.metrics["num_tokens"] == sum(
+        r["num_tokens"] for r in result.records
+    )
 
 
 def test_vllm_prompt_logprobs_match_hf(checkpoint):
@@ -54,7 +56,11 @@ def test_vllm_prompt_logprobs_match_hf(checkpoint):
 
 
 def test_changes_are_against_the_first_checkpoint_scored():
-    evals = {"init": {"retention": {"nll": 2.0}}, "sft": {"retention": {"nll": 2.5}, "reasoning": {}}, "grpo": {"retention": {"nll": 2.25}}}
+    evals = {
+        "init": {"retention": {"nll": 2.0}},
+        "sft": {"retention": {"nll": 2.5}, "reasoning": {}},
+        "grpo": {"retention": {"nll": 2.25}},
+    }
     add_changes(evals)
     assert "nll_change" not in evals["init"]["retention"]
     assert (evals["sft"]["retention"]["nll_change"], evals["grpo"]["retention"]["nll_change"]) == (0.5, 0.25)

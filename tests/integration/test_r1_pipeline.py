@@ -17,7 +17,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = {fmt: (data, answers) for formats in write_public_samples(Path(tempfile.mkdtemp())).values() for fmt, data, answers, _ in formats}
+SAMPLES = {
+    fmt: (data, answers)
+    for formats in write_public_samples(Path(tempfile.mkdtemp())).values()
+    for fmt, data, answers, _ in formats
+}
 
 TINY = [
     "sft.max_steps=60",
@@ -50,7 +54,11 @@ def rlreason(run_dir: Path, *overrides: str, log: Path | None = None, **popen) -
     env = {**os.environ, "WANDB_MODE": "offline"}
     return subprocess.Popen(
         [sys.executable, "-m", "rlreason", f"run_dir={run_dir}", *TINY, *overrides],
-        stdout=open(log, "w") if log else subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **popen,
+        stdout=open(log, "w") if log else subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        **popen,
     )
 
 
@@ -59,7 +67,9 @@ def finish(process: subprocess.Popen, timeout: float = 600) -> str:
     return output
 
 
-def wait_for(condition, process: subprocess.Popen, timeout: float = 600, poll: float = 0.1, log: Path | None = None) -> None:
+def wait_for(
+    condition, process: subprocess.Popen, timeout: float = 600, poll: float = 0.1, log: Path | None = None
+) -> None:
     """Wait until ``condition()`` holds while ``process`` runs; fail with its output (or ``log``) if it never does."""
     deadline = time.time() + timeout
     while not condition() and process.poll() is None and time.time() < deadline:
@@ -101,10 +111,13 @@ def test_summary_follows_the_contract(completed_run):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert set(summary) == {"stages", "evals", "gates", "attempts"}
     assert list(summary["stages"]) == ["init", "sft", "grpo", "eval"]
-    for name, entry in summary["stages"].items():
+    for entry in summary["stages"].values():
         assert set(entry) == {"status", "seconds", "checkpoint", "metrics", "attempt", "config_digest", "inputs"}
         assert entry["status"] == "completed" and entry["seconds"] > 0 and entry["attempt"] == 1
-    assert list(summary["stages"]["grpo"]["inputs"]) == [str(run_dir / "init" / "model"), str(run_dir / "sft" / "model")]
+    assert list(summary["stages"]["grpo"]["inputs"]) == [
+        str(run_dir / "init" / "model"),
+        str(run_dir / "sft" / "model"),
+    ]
     (attempt,) = summary["attempts"]
     assert (run_dir / attempt["config"]).is_file() and attempt["environment"]["packages"]["trl"]
     assert summary["stages"]["eval"]["checkpoint"] is None
@@ -242,9 +255,17 @@ def test_killed_during_saves_a_rerun_resumes_from_the_last_complete_checkpoint(c
 def test_synthetic_tool_calling_and_safety_suites_run_without_files(tmp_path):
     """Out of the box (no eval files) every checkpoint is scored on the held-out synthetic tool-calling and
     safety sets, and gated like the public-format suites."""
-    process = rlreason(tmp_path, "logger=none", "eval.tool_calling.data=null", "eval.tool_calling.answers=null",
-                       "eval.safety.data=null", "pipeline.stages=[init,sft,eval]", "rollout=hf",
-                       "sft.max_steps=8", "eval.num_samples=0")  # what is scored, not how well: a short SFT
+    process = rlreason(
+        tmp_path,
+        "logger=none",
+        "eval.tool_calling.data=null",
+        "eval.tool_calling.answers=null",
+        "eval.safety.data=null",
+        "pipeline.stages=[init,sft,eval]",
+        "rollout=hf",
+        "sft.max_steps=8",
+        "eval.num_samples=0",
+    )  # what is scored, not how well: a short SFT
     output = finish(process)
     assert process.returncode == 0, output[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -256,8 +277,16 @@ def test_synthetic_tool_calling_and_safety_suites_run_without_files(tmp_path):
 
 def test_the_eval_command_scores_a_list_of_checkpoints_against_the_first(completed_run, tmp_path):
     run_dir, _, _ = completed_run
-    command = [sys.executable, "-m", "rlreason", "eval", f"eval.checkpoints=[{run_dir / 'sft' / 'model'},{run_dir / 'grpo' / 'model'}]",
-               f"run_dir={tmp_path}", "logger=none", *TINY]
+    command = [
+        sys.executable,
+        "-m",
+        "rlreason",
+        "eval",
+        f"eval.checkpoints=[{run_dir / 'sft' / 'model'},{run_dir / 'grpo' / 'model'}]",
+        f"run_dir={tmp_path}",
+        "logger=none",
+        *TINY,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -273,9 +302,18 @@ def test_the_eval_command_scores_a_list_of_checkpoints_against_the_first(complet
 
 
 def test_r1_full_runs_rejection_sampling_between_two_rounds_of_rl(tmp_path):
-    process = rlreason(tmp_path, "logger=none", "pipeline=r1_full", "rejection_sampling.size=8",
-                       "rejection_sampling.num_completions=2", "rejection_sampling.keep=all", "sft.rejection_sampling.max_steps=4", "grpo.max_steps=2",
-                       "sft.max_steps=8", "eval.num_samples=0")  # the stages' order and hand-offs, not learning
+    process = rlreason(
+        tmp_path,
+        "logger=none",
+        "pipeline=r1_full",
+        "rejection_sampling.size=8",
+        "rejection_sampling.num_completions=2",
+        "rejection_sampling.keep=all",
+        "sft.rejection_sampling.max_steps=4",
+        "grpo.max_steps=2",
+        "sft.max_steps=8",
+        "eval.num_samples=0",
+    )  # the stages' order and hand-offs, not learning
     output = finish(process)
     assert process.returncode == 0, output[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -291,7 +329,9 @@ def test_r1_full_runs_rejection_sampling_between_two_rounds_of_rl(tmp_path):
 def test_a_checkpoint_by_path_is_evaluated_like_the_run_that_made_it(completed_run, tmp_path):
     run_dir, _, _ = completed_run
     grpo_model = run_dir / "grpo" / "model"
-    process = rlreason(tmp_path, "logger=none", "model=pretrained", f"model.path={grpo_model}", "pipeline.stages=[init,eval]")
+    process = rlreason(
+        tmp_path, "logger=none", "model=pretrained", f"model.path={grpo_model}", "pipeline.stages=[init,eval]"
+    )
     output = finish(process)
     assert process.returncode == 0, output[-4000:]
     summary = json.loads((tmp_path / "summary.json").read_text())

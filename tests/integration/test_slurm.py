@@ -15,14 +15,29 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
-    "logger=none", "rollout=hf", "sft.max_steps=4", "grpo.prompts_per_step=2", "grpo.num_generations=4",
-    "grpo.max_completion_length=16", "data.reasoning.sft_size=32", "data.reasoning.grpo_size=8",
-    "data.reasoning.test_size=4", "data.tool_calling.test_size=0", "data.safety.test_size=0", "eval.num_samples=0",
-    "eval.max_new_tokens=16", "model.tiny_moe.tokenizer_corpus_size=200",
+    "logger=none",
+    "rollout=hf",
+    "sft.max_steps=4",
+    "grpo.prompts_per_step=2",
+    "grpo.num_generations=4",
+    "grpo.max_completion_length=16",
+    "data.reasoning.sft_size=32",
+    "data.reasoning.grpo_size=8",
+    "data.reasoning.test_size=4",
+    "data.tool_calling.test_size=0",
+    "data.safety.test_size=0",
+    "eval.num_samples=0",
+    "eval.max_new_tokens=16",
+    "model.tiny_moe.tokenizer_corpus_size=200",
 ]
 # what this one-node cluster can hold: no GPU, its 2 cores, a few GB
-ON_THIS_NODE = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=2",
-                "hydra.launcher.mem_gb=8", "hydra.launcher.timeout_min=30"]
+ON_THIS_NODE = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.gpus_per_node=0",
+    "hydra.launcher.cpus_per_task=2",
+    "hydra.launcher.mem_gb=8",
+    "hydra.launcher.timeout_min=30",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +56,16 @@ def slurm(tmp_path_factory):
 
 
 def _rlreason(args, env, **kwargs):
-    return subprocess.run([sys.executable, "-m", "rlreason", *args], capture_output=True, text=True, env=env, cwd=ROOT, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "rlreason", *args], capture_output=True, text=True, env=env, cwd=ROOT, **kwargs
+    )
 
 
 def test_a_job_slurm_rejects_fails_at_once_with_slurms_reason(slurm, tmp_path):
     start = time.monotonic()
-    done = _rlreason(["-m", *ON_THIS_NODE, "hydra.launcher.partition=nope", f"hydra.sweep.dir={tmp_path}", *TINY], slurm, timeout=300)
+    done = _rlreason(
+        ["-m", *ON_THIS_NODE, "hydra.launcher.partition=nope", f"hydra.sweep.dir={tmp_path}", *TINY], slurm, timeout=300
+    )
     assert done.returncode != 0
     assert "Invalid partition name specified" in done.stdout + done.stderr
     assert time.monotonic() - start < 120  # not after waiting for a job that never ran
@@ -57,9 +76,23 @@ def test_a_sweep_runs_one_job_per_point_and_a_job_signalled_with_usr1_is_requeue
     does before the time limit): it saves, submitit requeues it, and the requeued job resumes in the same run
     dir without redoing the stages that completed. The launcher waits for both and reads their results."""
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "rlreason", "-m", *ON_THIS_NODE, f"hydra.sweep.dir={tmp_path}", *TINY,
-         "grpo.max_steps=12", "grpo.save_steps=1000", "seed=0,1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=slurm, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "rlreason",
+            "-m",
+            *ON_THIS_NODE,
+            f"hydra.sweep.dir={tmp_path}",
+            *TINY,
+            "grpo.max_steps=12",
+            "grpo.save_steps=1000",
+            "seed=0,1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=slurm,
+        cwd=ROOT,
     )
     run_dir = tmp_path / "0"
     try:
@@ -102,7 +135,9 @@ def _release_when_requeued(job: str, env: dict, timeout: float = 300) -> None:
     (Reason=BeginTime), which is right on a cluster and only slow here."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True, env=env).stdout
+        state = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True, env=env
+        ).stdout
         if state.startswith("PENDING") and "BeginTime" in state:
             # Not within the second of the requeue: slurmd refuses a job credential issued in the same second
             # as the old one's revocation ("Job credential revoked"), and the job would fail instead of start.
@@ -115,8 +150,9 @@ def _release_when_requeued(job: str, env: dict, timeout: float = 300) -> None:
 
 def _wait_until_done(job: str, env: dict, log: Path, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
-    while "JobState=COMPLETED" not in (state := subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True,
-                                                                  text=True, env=env).stdout):
+    while "JobState=COMPLETED" not in (
+        state := subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True, env=env).stdout
+    ):
         assert "JobState=FAILED" not in state, f"{state}\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, state
         time.sleep(1)
@@ -128,7 +164,9 @@ def _wait_for_grpo_training(run_dir: Path, log: Path, steps: int, timeout: float
     while time.monotonic() < deadline:
         if log.exists() and (run_dir / "summary.json").exists():
             summary = json.loads((run_dir / "summary.json").read_text())
-            if summary["stages"].get("grpo", {}).get("status") == "running" and f"/{steps} [" in log.read_text(errors="replace"):
+            if summary["stages"].get("grpo", {}).get("status") == "running" and f"/{steps} [" in log.read_text(
+                errors="replace"
+            ):
                 return summary
         time.sleep(1)
     raise AssertionError(f"GRPO never started training; see {log}")
@@ -138,7 +176,10 @@ def _wait_for_grpo_training(run_dir: Path, log: Path, steps: int, timeout: float
 # reaches every process of the step, the launchers included, and both tasks' ranks must save at one step.
 SBATCH_SCRIPTS = {
     "r1": (["--cpus-per-task=2"], []),
-    "r1_multinode": (["--ntasks-per-node=2", "--cpus-per-task=1"], ["rollout=hf", "distributed=zero2", "distributed.num_processes=2"]),
+    "r1_multinode": (
+        ["--ntasks-per-node=2", "--cpus-per-task=1"],
+        ["rollout=hf", "distributed=zero2", "distributed.num_processes=2"],
+    ),
 }
 
 
@@ -147,9 +188,26 @@ def test_an_sbatch_script_passes_usr1_on_requeues_itself_and_resumes(slurm, tmp_
     run_dir, log = tmp_path / "run", tmp_path / "job.out"
     options, overrides = SBATCH_SCRIPTS[script]
     submitted = subprocess.run(
-        ["sbatch", "--parsable", "--nodes=1", "--gpus-per-node=0", *options, "--mem=8G", f"--output={log}", "--open-mode=append",
-         str(ROOT / "jobs" / f"{script}.sbatch"), *TINY, "grpo.max_steps=12", "grpo.save_steps=1000", *overrides],
-        capture_output=True, text=True, env={**slurm, "RUN_DIR": str(run_dir), "VLLM_NODES": "0"}, cwd=ROOT, check=True,
+        [
+            "sbatch",
+            "--parsable",
+            "--nodes=1",
+            "--gpus-per-node=0",
+            *options,
+            "--mem=8G",
+            f"--output={log}",
+            "--open-mode=append",
+            str(ROOT / "jobs" / f"{script}.sbatch"),
+            *TINY,
+            "grpo.max_steps=12",
+            "grpo.save_steps=1000",
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        env={**slurm, "RUN_DIR": str(run_dir), "VLLM_NODES": "0"},
+        cwd=ROOT,
+        check=True,
     )
     job = submitted.stdout.strip()
     _wait_for_grpo_training(run_dir, log, 12)
@@ -158,7 +216,9 @@ def test_an_sbatch_script_passes_usr1_on_requeues_itself_and_resumes(slurm, tmp_
     _wait_until_done(job, slurm, log)
     summary = json.loads((run_dir / "summary.json").read_text())
     tasks = 2 if script == "r1_multinode" else 1
-    assert [(a["environment"]["slurm"]["restart_count"], a["environment"]["slurm"]["tasks"]) for a in summary["attempts"]] == [(0, tasks), (1, tasks)]
+    assert [
+        (a["environment"]["slurm"]["restart_count"], a["environment"]["slurm"]["tasks"]) for a in summary["attempts"]
+    ] == [(0, tasks), (1, tasks)]
     assert [s["status"] for s in summary["stages"].values()] == ["completed"] * 4
     assert summary["stages"]["sft"]["attempt"] == 1 and summary["stages"]["grpo"]["attempt"] == 2
     assert summary["stages"]["grpo"]["metrics"]["resumed_from"]
@@ -166,8 +226,16 @@ def test_an_sbatch_script_passes_usr1_on_requeues_itself_and_resumes(slurm, tmp_
 
 # Two tasks of one job as two "nodes": this cluster has one node, so both tasks land on it; rlreason treats
 # them as it treats one task per node (the leader's host is the rendezvous, each task its node's launcher).
-TWO_TASKS = ["hydra/launcher=slurm_multinode", "cluster.nodes=2", "hydra.launcher.nodes=1", "hydra.launcher.tasks_per_node=2",
-             "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=8", "hydra.launcher.timeout_min=30"]
+TWO_TASKS = [
+    "hydra/launcher=slurm_multinode",
+    "cluster.nodes=2",
+    "hydra.launcher.nodes=1",
+    "hydra.launcher.tasks_per_node=2",
+    "hydra.launcher.gpus_per_node=0",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=8",
+    "hydra.launcher.timeout_min=30",
+]
 
 
 def _requests(run_dir: Path) -> list[tuple[dict, dict]]:
@@ -175,14 +243,28 @@ def _requests(run_dir: Path) -> list[tuple[dict, dict]]:
     (attempt,) = (run_dir / "cluster").iterdir()
     found = []
     for request in sorted(attempt.glob("[0-9][0-9][0-9][0-9][0-9].json")):
-        replies = {int(r.name.split(".task")[1].split(".")[0]): json.loads(r.read_text()) for r in attempt.glob(f"{request.stem}.task*.json")}
+        replies = {
+            int(r.name.split(".task")[1].split(".")[0]): json.loads(r.read_text())
+            for r in attempt.glob(f"{request.stem}.task*.json")
+        }
         found.append((json.loads(request.read_text()), replies))
     return found
 
 
 def test_a_two_task_job_trains_one_stage_on_both_tasks_with_distinct_ranks(slurm, tmp_path):
-    done = _rlreason(["-m", *TWO_TASKS, f"hydra.sweep.dir={tmp_path}", *TINY, "pipeline.stages=[init,sft]",
-                      "distributed=zero2", "distributed.num_processes=2"], slurm, timeout=600)
+    done = _rlreason(
+        [
+            "-m",
+            *TWO_TASKS,
+            f"hydra.sweep.dir={tmp_path}",
+            *TINY,
+            "pipeline.stages=[init,sft]",
+            "distributed=zero2",
+            "distributed.num_processes=2",
+        ],
+        slurm,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run_dir = tmp_path / "0"
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -202,10 +284,26 @@ def test_a_two_task_job_trains_one_stage_on_both_tasks_with_distinct_ranks(slurm
 def test_the_multinode_sbatch_script_serves_vllm_on_one_task_and_trains_grpo_on_the_other(slurm, tmp_path):
     run_dir, log = tmp_path / "run", tmp_path / "job.out"
     submitted = subprocess.run(
-        ["sbatch", "--parsable", "--nodes=1", "--ntasks-per-node=2", "--gpus-per-node=0", "--cpus-per-task=1", "--mem=8G",
-         f"--output={log}", str(ROOT / "jobs" / "r1_multinode.sbatch"), *(o for o in TINY if o != "rollout=hf"), "pipeline.stages=[init,sft,grpo]",
-         "rollout.server.port=8321", "grpo.max_steps=2"],
-        capture_output=True, text=True, env={**slurm, "RUN_DIR": str(run_dir)}, cwd=ROOT, check=True,
+        [
+            "sbatch",
+            "--parsable",
+            "--nodes=1",
+            "--ntasks-per-node=2",
+            "--gpus-per-node=0",
+            "--cpus-per-task=1",
+            "--mem=8G",
+            f"--output={log}",
+            str(ROOT / "jobs" / "r1_multinode.sbatch"),
+            *(o for o in TINY if o != "rollout=hf"),
+            "pipeline.stages=[init,sft,grpo]",
+            "rollout.server.port=8321",
+            "grpo.max_steps=2",
+        ],
+        capture_output=True,
+        text=True,
+        env={**slurm, "RUN_DIR": str(run_dir)},
+        cwd=ROOT,
+        check=True,
     )
     _wait_until_done(submitted.stdout.strip(), slurm, log)
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -30,11 +30,18 @@ def test_off_by_default_and_bad_settings_are_named():
 def test_targets_attention_by_default_and_the_fused_experts_on_request(tiny_moe):
     assert expert_parameters(tiny_moe) == ["mlp.experts.down_proj", "mlp.experts.gate_up_proj"]
     # from a config (the causal LM built on the meta device), as the reward-model stage asks
-    assert peft_config(LoraSettings(enabled=True), tiny_moe.config).target_modules == {"q_proj", "k_proj", "v_proj", "o_proj"}
+    assert peft_config(LoraSettings(enabled=True), tiny_moe.config).target_modules == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+    }
     default = get_peft_model(copy.deepcopy(tiny_moe), peft_config(LoraSettings(enabled=True), tiny_moe))
     trained = {n for n, p in default.named_parameters() if p.requires_grad}
     assert trained and all(".lora_" in n and "self_attn" in n for n in trained)  # no router, no expert
-    experts = get_peft_model(copy.deepcopy(tiny_moe), peft_config(LoraSettings(enabled=True, target_experts=True), tiny_moe))
+    experts = get_peft_model(
+        copy.deepcopy(tiny_moe), peft_config(LoraSettings(enabled=True, target_experts=True), tiny_moe)
+    )
     assert any("experts" in n for n, p in experts.named_parameters() if p.requires_grad)
 
 

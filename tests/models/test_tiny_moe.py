@@ -31,12 +31,15 @@ def test_round_trips_through_from_pretrained_and_generates(tmp_path):
     assert out.shape[1] > ids.shape[1]
 
 
-@pytest.mark.parametrize("family, config_class, attention", [
-    ("qwen3_moe", "Qwen3MoeConfig", "gqa"),
-    ("mixtral", "MixtralConfig", "gqa"),
-    ("olmoe", "OlmoeConfig", "gqa"),
-    ("deepseek_v3", "DeepseekV3Config", "mla"),
-])
+@pytest.mark.parametrize(
+    "family, config_class, attention",
+    [
+        ("qwen3_moe", "Qwen3MoeConfig", "gqa"),
+        ("mixtral", "MixtralConfig", "gqa"),
+        ("olmoe", "OlmoeConfig", "gqa"),
+        ("deepseek_v3", "DeepseekV3Config", "mla"),
+    ],
+)
 def test_each_family_is_an_moe_of_the_same_shape_with_its_own_layout(family, config_class, attention):
     cfg = TinyMoEConfig(family=family)
     model = build_tiny_moe(cfg, TOKENIZER, seed=0)

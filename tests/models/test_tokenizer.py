@@ -4,7 +4,10 @@ from transformers import AutoTokenizer
 
 from rlreason.models.tokenizer import REASONING_TAGS, render, train_tokenizer
 
-TEXTS = ["user\nassistant\n", "Mia has 7 pens. Mia buys 5 more. How many pens now?\n<think>7+5=12</think><answer>12</answer>"] * 50
+TEXTS = [
+    "user\nassistant\n",
+    "Mia has 7 pens. Mia buys 5 more. How many pens now?\n<think>7+5=12</think><answer>12</answer>",
+] * 50
 
 
 def test_reasoning_tags_are_single_non_special_tokens(tmp_path):
@@ -26,7 +29,9 @@ def test_tags_survive_decoding_with_skip_special_tokens(tmp_path):
 
 def test_chat_template_wraps_turns_and_opens_the_assistant_turn():
     tokenizer = train_tokenizer(TEXTS, vocab_size=300)
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert rendered == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
 
@@ -47,9 +52,17 @@ def test_tools_render_as_signature_lines_in_a_system_turn():
             "required": ["city"],
         },
     }
-    timer = {"type": "function", "function": {"name": "set_timer", "parameters": {"type": "object", "properties": {"minutes": {"type": "integer"}}}}}
+    timer = {
+        "type": "function",
+        "function": {
+            "name": "set_timer",
+            "parameters": {"type": "object", "properties": {"minutes": {"type": "integer"}}},
+        },
+    }
     messages = [{"role": "user", "content": "hi"}]
-    rendered = tokenizer.apply_chat_template(messages, tools=[weather, timer], tokenize=False, add_generation_prompt=True)
+    rendered = tokenizer.apply_chat_template(
+        messages, tools=[weather, timer], tokenize=False, add_generation_prompt=True
+    )
     assert rendered == (
         "<|im_start|>system\nTools:\n"
         "get_weather(city: string, unit?: c|f) - Current weather\n"

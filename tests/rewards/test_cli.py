@@ -13,9 +13,21 @@ from rlreason.rewards.cli import rewards_main
 def test_list_names_every_builtin_and_spec_form_with_its_source(capsys):
     rewards_main(["list"])
     out = capsys.readouterr().out
-    for line in ("accuracy ", "rlreason.tasks.reasoning:accuracy", "tool_calling ", "safety ", "format ", "think_format ",
-                 "llm_judge ", "rlreason.rewards.judge:LLMJudge", "rm:PATH ", "rlreason.rewards.model:RewardModel",
-                 "remote:URL ", "accuracy_reward", "path/file.py:function"):
+    for line in (
+        "accuracy ",
+        "rlreason.tasks.reasoning:accuracy",
+        "tool_calling ",
+        "safety ",
+        "format ",
+        "think_format ",
+        "llm_judge ",
+        "rlreason.rewards.judge:LLMJudge",
+        "rm:PATH ",
+        "rlreason.rewards.model:RewardModel",
+        "remote:URL ",
+        "accuracy_reward",
+        "path/file.py:function",
+    ):
         assert line in out
 
 
@@ -38,16 +50,39 @@ def test_check_on_rows_the_reward_does_not_score_says_so(capsys):
     assert {1.0, 0.0} <= set(json.loads(capsys.readouterr().out.splitlines()[-1])["scores"])
 
 
-@pytest.mark.parametrize("body, message", [
-    ("def bad(prompts, completions):\n    return [1.0] * len(completions)", "reward 'bad': its signature .* has no \\*\\*kwargs"),
-    ("def bad(prompts, completions, **kwargs):\n    return [1.0]", "reward 'bad' returned 1 values for 4 completions"),
-    ("def bad(prompts, completions, **kwargs):\n    return [float('nan')] * len(completions)", "reward 'bad' returned nan for sample 0"),
-    ("def bad(prompts, completions, **kwargs):\n    return [float('inf')] * len(completions)", "reward 'bad' returned inf for sample 0"),
-    ("def bad(prompts, completions, **kwargs):\n    return ['good'] * len(completions)", "reward 'bad' returned 'good' for sample 0"),
-    ("def bad(prompts, completions, **kwargs):\n    raise KeyError('answer')", "reward 'bad' raised KeyError: 'answer'"),
-    ("def bad(prompts, completions, **kwargs):\n    import time; time.sleep(3); return [0.0] * len(completions)",
-     "reward 'bad' raised TimeoutError: took longer than its time budget of 0.5 s"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            "def bad(prompts, completions):\n    return [1.0] * len(completions)",
+            "reward 'bad': its signature .* has no \\*\\*kwargs",
+        ),
+        (
+            "def bad(prompts, completions, **kwargs):\n    return [1.0]",
+            "reward 'bad' returned 1 values for 4 completions",
+        ),
+        (
+            "def bad(prompts, completions, **kwargs):\n    return [float('nan')] * len(completions)",
+            "reward 'bad' returned nan for sample 0",
+        ),
+        (
+            "def bad(prompts, completions, **kwargs):\n    return [float('inf')] * len(completions)",
+            "reward 'bad' returned inf for sample 0",
+        ),
+        (
+            "def bad(prompts, completions, **kwargs):\n    return ['good'] * len(completions)",
+            "reward 'bad' returned 'good' for sample 0",
+        ),
+        (
+            "def bad(prompts, completions, **kwargs):\n    raise KeyError('answer')",
+            "reward 'bad' raised KeyError: 'answer'",
+        ),
+        (
+            "def bad(prompts, completions, **kwargs):\n    import time; time.sleep(3); return [0.0] * len(completions)",
+            "reward 'bad' raised TimeoutError: took longer than its time budget of 0.5 s",
+        ),
+    ],
+)
 def test_check_refuses_an_unusable_reward_naming_it(tmp_path, capsys, body, message):
     plugin = tmp_path / "plugin.py"
     plugin.write_text(textwrap.dedent(body) + "\n")
@@ -60,9 +95,11 @@ def test_check_refuses_an_unusable_reward_naming_it(tmp_path, capsys, body, mess
 
 
 def test_check_names_a_bad_spec_kwargs_or_override(capsys):
-    for argv, message in ((["check", "nope"], "reward 'nope': unknown built-in"),
-                          (["check", "accuracy", "--kwargs", "{oops"], "--kwargs: not JSON"),
-                          (["check", "accuracy", "data.reasoning.grpo_sizes=3"], "config error")):
+    for argv, message in (
+        (["check", "nope"], "reward 'nope': unknown built-in"),
+        (["check", "accuracy", "--kwargs", "{oops"], "--kwargs: not JSON"),
+        (["check", "accuracy", "data.reasoning.grpo_sizes=3"], "config error"),
+    ):
         with pytest.raises(SystemExit) as stop:
             rewards_main(argv)
         assert stop.value.code == 2 and message in capsys.readouterr().err

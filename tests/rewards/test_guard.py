@@ -25,10 +25,13 @@ def constant(prompts, completions, value=1.0, **kwargs):
     return [value] * len(completions)
 
 
-@pytest.mark.parametrize("fn, message", [
-    (lambda prompts, completions: [1.0], "has no \\*\\*kwargs"),
-    (lambda completions, extra, **kwargs: [1.0], "cannot take fn\\(prompts=..., completions=..., \\*\\*kwargs\\)"),
-])
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (lambda prompts, completions: [1.0], "has no \\*\\*kwargs"),
+        (lambda completions, extra, **kwargs: [1.0], "cannot take fn\\(prompts=..., completions=..., \\*\\*kwargs\\)"),
+    ],
+)
 def test_a_signature_trl_cannot_call_is_refused_when_the_reward_is_built(fn, message):
     with pytest.raises(RewardSpecError, match=f"reward 'mine': its signature .*{message}"):
         guard("mine", fn)
@@ -60,7 +63,10 @@ def test_a_result_that_is_not_one_value_per_completion_is_refused(values, got):
 def test_with_on_error_none_failures_score_none_and_are_counted_and_logged():
     logged = []
     reward = guard("mine", functools.partial(constant, value=math.nan), on_error="none")
-    assert reward(prompts=PROMPTS, completions=COMPLETIONS, log_metric=lambda k, v: logged.append((k, v))) == [None, None]
+    assert reward(prompts=PROMPTS, completions=COMPLETIONS, log_metric=lambda k, v: logged.append((k, v))) == [
+        None,
+        None,
+    ]
     assert guard("ok", constant, on_error="none")(prompts=PROMPTS, completions=COMPLETIONS) == [1.0, 1.0]
     assert reward.stats() == {"calls": 1, "samples": 2, "failures": 2}
     assert logged == [("rewards/mine/failed", 1.0)]
@@ -72,7 +78,9 @@ def test_a_reward_past_its_time_budget_fails_or_scores_none():
         return [1.0] * len(completions)
 
     start = time.perf_counter()
-    with pytest.raises(RewardError, match="reward 'slow' raised TimeoutError: took longer than its time budget of 0.2 s"):
+    with pytest.raises(
+        RewardError, match="reward 'slow' raised TimeoutError: took longer than its time budget of 0.2 s"
+    ):
         guard("slow", slow, timeout_s=0.2)(prompts=PROMPTS, completions=COMPLETIONS)
     assert guard("slow", slow, on_error="none", timeout_s=0.2)(prompts=PROMPTS, completions=COMPLETIONS) == [None, None]
     assert time.perf_counter() - start < 4  # abandoned at the budget, not waited for

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
+from rlreason.chat_endpoint import ChatClient, JudgeError
 from rlreason.rewards import RewardError, RewardSpec, build_reward
 from rlreason.rewards.guard import call
-from rlreason.chat_endpoint import ChatClient, JudgeError
 from rlreason.rewards.judge import LLMJudge, parse_score
 from rlreason.rollout.server import wait_healthy
 
@@ -33,10 +33,30 @@ def judge_server(tmp_path_factory, initialized_run):
     checkpoint = run.latest_checkpoint()
     log = open(run_dir / "vllm.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", checkpoint, "--served-model-name", "judge",
-         "--host", "127.0.0.1", "--port", str(PORT), "--dtype", "float32", "--enforce-eager", "--max-model-len", "512",
-         "--seed", "0"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            checkpoint,
+            "--served-model-name",
+            "judge",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(PORT),
+            "--dtype",
+            "float32",
+            "--enforce-eager",
+            "--max-model-len",
+            "512",
+            "--seed",
+            "0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},
+        start_new_session=True,
     )
     try:
         wait_healthy(URL, 300, process, run_dir / "vllm.log")
@@ -51,8 +71,14 @@ def judge_server(tmp_path_factory, initialized_run):
 
 def test_a_vllm_judge_scores_every_sample_and_answers_again_from_the_cache(judge_server, tmp_path, monkeypatch):
     monkeypatch.setenv("JUDGE_API_KEY", "sk-secret-value")
-    kwargs = {"url": URL, "extra_body": DIGIT, "max_score": 9, "cache": str(tmp_path / "judge.sqlite"),
-              "api_key_env": "JUDGE_API_KEY", "concurrency": 4}
+    kwargs = {
+        "url": URL,
+        "extra_body": DIGIT,
+        "max_score": 9,
+        "cache": str(tmp_path / "judge.sqlite"),
+        "api_key_env": "JUDGE_API_KEY",
+        "concurrency": 4,
+    }
     reward = build_reward(RewardSpec(fn="llm_judge", kwargs=kwargs))
     first = call(reward.fn, prompts=PROMPTS, completions=COMPLETIONS, answer=["0", "2", "4", "6"])
     assert len(first) == 4 and all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in first)
@@ -69,8 +95,13 @@ def test_a_vllm_judge_scores_every_sample_and_answers_again_from_the_cache(judge
 def test_a_hung_judge_times_out_and_a_dead_one_is_named(judge_server):
     os.killpg(judge_server.pid, signal.SIGSTOP)  # accepts connections, answers nothing
     try:
-        hung = build_reward(RewardSpec(fn="llm_judge", kwargs={"url": URL, "timeout": 1, "max_retries": 0, "cache": None}))
-        with pytest.raises(RewardError, match=rf"reward 'llm_judge' \({URL}\): 4 of 4 samples failed; first: sample 0: {URL}: no answer within 1 s \(timeout\)"):
+        hung = build_reward(
+            RewardSpec(fn="llm_judge", kwargs={"url": URL, "timeout": 1, "max_retries": 0, "cache": None})
+        )
+        with pytest.raises(
+            RewardError,
+            match=rf"reward 'llm_judge' \({URL}\): 4 of 4 samples failed; first: sample 0: {URL}: no answer within 1 s \(timeout\)",  # noqa: E501
+        ):
             call(hung.fn, prompts=PROMPTS, completions=COMPLETIONS)
     finally:
         os.killpg(judge_server.pid, signal.SIGCONT)
@@ -105,7 +136,11 @@ def test_the_template_reads_dataset_columns_and_names_a_missing_one():
 def test_the_cache_key_changes_with_every_setting_that_changes_the_answer():
     base = ChatClient(URL, cache=None)
     assert base.key("x") == ChatClient(URL, cache=None).key("x")
-    for other in (ChatClient(URL, model="other", cache=None), ChatClient(URL, max_tokens=3, cache=None),
-                  ChatClient(URL, temperature=0.7, cache=None), ChatClient(URL, extra_body=DIGIT, cache=None)):
+    for other in (
+        ChatClient(URL, model="other", cache=None),
+        ChatClient(URL, max_tokens=3, cache=None),
+        ChatClient(URL, temperature=0.7, cache=None),
+        ChatClient(URL, extra_body=DIGIT, cache=None),
+    ):
         assert other.key("x") != base.key("x")
     assert base.key("x") != base.key("y")

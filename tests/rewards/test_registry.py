@@ -27,10 +27,12 @@ def test_trl_reward_by_name():
 
 def test_plugin_file_outside_the_package(tmp_path):
     plugin = tmp_path / "my_rewards.py"
-    plugin.write_text(textwrap.dedent('''
+    plugin.write_text(
+        textwrap.dedent("""
         def short(prompts, completions, limit=10, **kwargs):
             return [1.0 if len(c) <= limit else 0.0 for c in completions]
-    '''))
+    """)
+    )
     spec = RewardSpec(fn=f"{plugin}:short", kwargs={"limit": 20})
     (reward,) = build_rewards(RewardConfig(functions=[spec]))
     assert reward.name == "short"
@@ -47,13 +49,15 @@ def test_module_colon_function_and_hydra_target_forms():
 
 def test_a_class_is_built_with_its_kwargs(tmp_path):
     plugin = tmp_path / "scored.py"
-    plugin.write_text(textwrap.dedent('''
+    plugin.write_text(
+        textwrap.dedent("""
         class Constant:
             def __init__(self, value):
                 self.value = value
             def __call__(self, prompts, completions, **kwargs):
                 return [self.value] * len(completions)
-    '''))
+    """)
+    )
     (reward,) = build_rewards(RewardConfig(functions=[RewardSpec(fn=f"{plugin}:Constant", kwargs={"value": 0.5})]))
     assert reward.fn(prompts=PROMPTS, completions=COMPLETIONS) == [0.5, 0.5]
 
@@ -65,37 +69,49 @@ def _plugin(tmp_path, body):
 
 
 def test_a_raising_reward_is_named(tmp_path):
-    spec = _plugin(tmp_path, '''
+    spec = _plugin(
+        tmp_path,
+        """
         def bad(prompts, completions, **kwargs):
             raise KeyError("answer")
-    ''')
+    """,
+    )
     (reward,) = build_rewards(RewardConfig(functions=[RewardSpec(fn=spec)]))
     with pytest.raises(RewardError, match="reward 'bad' raised KeyError"):
         reward.fn(prompts=PROMPTS, completions=COMPLETIONS)
 
 
 def test_wrong_length_and_bad_values_name_reward_and_sample(tmp_path):
-    short = _plugin(tmp_path, '''
+    short = _plugin(
+        tmp_path,
+        """
         def bad(prompts, completions, **kwargs):
             return [1.0]
-    ''')
+    """,
+    )
     (reward,) = build_rewards(RewardConfig(functions=[RewardSpec(fn=short)]))
     with pytest.raises(RewardError, match="reward 'bad' returned 1 values for 2 completions"):
         reward.fn(prompts=PROMPTS, completions=COMPLETIONS)
-    text = _plugin(tmp_path, '''
+    text = _plugin(
+        tmp_path,
+        """
         def bad(prompts, completions, **kwargs):
             return [1.0, "high"]
-    ''')
+    """,
+    )
     (reward,) = build_rewards(RewardConfig(functions=[RewardSpec(fn=text)]))
     with pytest.raises(RewardError, match="returned 'high' for sample 1"):
         reward.fn(prompts=PROMPTS, completions=COMPLETIONS)
 
 
 def test_on_error_none_turns_failures_into_none(tmp_path, caplog):
-    spec = _plugin(tmp_path, '''
+    spec = _plugin(
+        tmp_path,
+        """
         def bad(prompts, completions, **kwargs):
             raise ValueError("boom")
-    ''')
+    """,
+    )
     (reward,) = build_rewards(RewardConfig(functions=[RewardSpec(fn=spec)], on_error="none"))
     assert reward.fn(prompts=PROMPTS, completions=COMPLETIONS) == [None, None]
     assert "reward 'bad' raised ValueError: boom" in caplog.text

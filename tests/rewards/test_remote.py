@@ -6,12 +6,13 @@ import threading
 
 import pytest
 import requests
+
+from rlreason.config import compose
 from rlreason.data.mixer import grpo_rows
 from rlreason.rewards import RewardConfig, RewardError, RewardSpec, build_reward, build_rewards
-from rlreason.rewards.samples import sample_call
 from rlreason.rewards.guard import call
 from rlreason.rewards.remote import make_server
-from rlreason.config import compose
+from rlreason.rewards.samples import sample_call
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,11 @@ def test_a_served_reward_scores_as_it_does_in_process(name, mixed_rows):
 def test_an_openrlhf_request_is_scored_from_query_prompts_and_labels():
     server, url = _serving(build_reward(RewardSpec(fn="accuracy")))
     try:
-        body = {"query": ["Q: 2+2?<answer>4</answer>", "Q: 2+2?<answer>5</answer>"], "prompts": ["Q: 2+2?"] * 2, "labels": ["4", "4"]}
+        body = {
+            "query": ["Q: 2+2?<answer>4</answer>", "Q: 2+2?<answer>5</answer>"],
+            "prompts": ["Q: 2+2?"] * 2,
+            "labels": ["4", "4"],
+        }
         answer = requests.post(f"{url}/get_reward", json=body, timeout=10).json()
         assert answer["rewards"] == [1.0, 0.0] and answer["scores"] == [1.0, 0.0] and answer["extra_logs"] == {}
         bad = requests.post(f"{url}/get_reward", json={"prompts": []}, timeout=10)
@@ -60,21 +65,29 @@ def test_a_failing_served_reward_and_a_dead_server_are_errors_naming_the_url(tmp
     server, url = _serving(build_reward(RewardSpec(fn=f"{plugin}:broken")))
     remote = build_reward(RewardSpec(fn=f"remote:{url}"))
     try:
-        with pytest.raises(RewardError, match=r"reward 'remote' http://127.0.0.1:\d+/get_reward answered 500: .*no model loaded"):
+        with pytest.raises(
+            RewardError, match=r"reward 'remote' http://127.0.0.1:\d+/get_reward answered 500: .*no model loaded"
+        ):
             call(remote.fn, prompts=["q"], completions=["a"])
     finally:
         server.shutdown()
         server.server_close()
     with pytest.raises(RewardError, match=r"get_reward: ConnectError.*is the server running"):
-        call(build_reward(RewardSpec(fn=f"remote:{url}", kwargs={"max_retries": 0})).fn, prompts=["q"], completions=["a"])
+        call(
+            build_reward(RewardSpec(fn=f"remote:{url}", kwargs={"max_retries": 0})).fn, prompts=["q"], completions=["a"]
+        )
     on_error_none = build_reward(RewardSpec(fn=f"remote:{url}", kwargs={"max_retries": 0}), on_error="none")
     assert call(on_error_none.fn, prompts=["q"], completions=["a"]) == [None]
 
 
 def test_the_serve_reward_command_serves_a_spec_until_stopped(mixed_rows):
     port = 8779
-    process = subprocess.Popen([sys.executable, "-m", "rlreason", "serve-reward", "safety", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rlreason", "serve-reward", "safety", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
         while line and "serving reward" not in line:
@@ -93,4 +106,6 @@ def test_serve_reward_refuses_a_bad_spec_at_once(capsys):
 
     with pytest.raises(SystemExit) as stopped:
         serve_main(["nope"])  # what `rlreason serve-reward nope` runs
-    assert stopped.value.code == 2 and "rlreason: serve-reward: reward 'nope': unknown built-in" in capsys.readouterr().err
+    assert (
+        stopped.value.code == 2 and "rlreason: serve-reward: reward 'nope': unknown built-in" in capsys.readouterr().err
+    )

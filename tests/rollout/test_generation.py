@@ -93,8 +93,11 @@ def test_vllm_and_hf_generators_decode_the_same_greedy_text(checkpoints, rollout
     vllm_generator.load(checkpoints[0])
     hf_generator = HFGenerator("cpu", batch_size=2)
     hf_generator.load(checkpoints[0])
-    weather = {"name": "get_weather", "description": "Weather in a city",
-               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    weather = {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
     tools = [None, None, [{"type": "function", "function": weather}], None, None]
     from_vllm = vllm_generator.generate(PROMPTS, max_new_tokens=TOKENS, tools=tools)
     assert from_vllm == hf_generator.generate(PROMPTS, max_new_tokens=TOKENS, tools=tools)

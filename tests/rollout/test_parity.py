@@ -1,20 +1,20 @@
 """vLLM samples from the policy being trained: after GRPO updates, its greedy tokens equal the HF policy's.
 
-Guards the CPU weight sync (docs/vllm-cpu.md). The same trained weights, loaded three ways, must give: full sync -> identical
-greedy tokens; reload without the CPU expert repack -> different tokens; no sync -> different tokens.
+Guards the CPU weight sync (docs/vllm-cpu.md). The same trained weights, loaded three ways, must give: full sync ->
+identical greedy tokens; reload without the CPU expert repack -> different tokens; no sync -> different tokens.
 """
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from rlreason.config import compose
 from rlreason.data.mixer import grpo_dataset
 from rlreason.models.lora import is_peft_model, peft_config
 from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.rollout.weight_sync import checkpoint_format_weights, load_into_vllm
 from rlreason.stages import grpo, sft
-from rlreason.config import compose
 
 pytest.importorskip("vllm")
 
@@ -48,7 +48,7 @@ def hf_greedy(model, prompt_ids):
     model.eval()
     with torch.no_grad():
         return [
-            model.generate(torch.tensor([ids]), max_new_tokens=TOKENS, do_sample=False)[0, len(ids):].tolist()
+            model.generate(torch.tensor([ids]), max_new_tokens=TOKENS, do_sample=False)[0, len(ids) :].tolist()
             for ids in prompt_ids
         ]
 
@@ -90,7 +90,9 @@ def greedy_reference(trainer):
     """The trainer's engine and policy, the test prompts as token ids, and the policy's greedy tokens for them."""
     policy = trainer.accelerator.unwrap_model(trainer.model)
     prompt_ids = [
-        trainer.processing_class.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, return_dict=False)
+        trainer.processing_class.apply_chat_template(
+            [{"role": "user", "content": p}], add_generation_prompt=True, return_dict=False
+        )
         for p in PROMPTS
     ]
     return trainer.vllm_generation, policy, prompt_ids, hf_greedy(policy, prompt_ids)
@@ -156,8 +158,13 @@ def trained_pretrained(tmp_path_factory, initialized_run, varying_reward):
     from pretrained_checkpoint import pretrained_overrides
 
     run_dir = tmp_path_factory.mktemp("parity_pretrained")
-    overrides = [*pretrained_overrides(run_dir), "logger=none", "grpo.learning_rate=1e-4", "grpo.save_steps=100",
-                 "model.lora.enabled=false"]  # the full-weight sync of a dense model (LoRA: test_..._lora_policy_merged)
+    overrides = [
+        *pretrained_overrides(run_dir),
+        "logger=none",
+        "grpo.learning_rate=1e-4",
+        "grpo.save_steps=100",
+        "model.lora.enabled=false",
+    ]  # the full-weight sync of a dense model (LoRA: test_..._lora_policy_merged)
     cfg, run = initialized_run(run_dir, overrides)
     trainer = grpo_trainer(cfg, run, run_dir, varying_reward)
     assert trainer.args.router_aux_loss_coef == 0.0  # a dense model has no router to balance
@@ -180,8 +187,15 @@ def trained_lora(tmp_path_factory, trained, varying_reward):
     the SFT checkpoint of ``trained``."""
     _, source, _ = trained
     run_dir = tmp_path_factory.mktemp("parity_lora")
-    cfg = compose([f"run_dir={run_dir}", *TINY, "model.lora.enabled=true", "model.lora.target_experts=true",
-                                   "grpo.logging_steps=1"])
+    cfg = compose(
+        [
+            f"run_dir={run_dir}",
+            *TINY,
+            "model.lora.enabled=true",
+            "model.lora.target_experts=true",
+            "grpo.logging_steps=1",
+        ]
+    )
     trainer = grpo_trainer(cfg, None, run_dir, varying_reward, source=source)
     assert trainer.train().global_step == 4
     return trainer, source
@@ -193,8 +207,11 @@ def test_synced_engine_matches_a_lora_policy_merged(trained_lora):
     assert is_peft_model(policy)
     # only the adapters trained: the base weights are the checkpoint's, bit for bit
     base = AutoModelForCausalLM.from_pretrained(initial).state_dict()
-    frozen = {k.removeprefix("base_model.model.").replace(".base_layer", ""): v
-              for k, v in policy.state_dict().items() if ".lora_" not in k}
+    frozen = {
+        k.removeprefix("base_model.model.").replace(".base_layer", ""): v
+        for k, v in policy.state_dict().items()
+        if ".lora_" not in k
+    }
     assert frozen.keys() == base.keys() and all(torch.equal(frozen[k], base[k]) for k in base)
     assert all(p.requires_grad == (".lora_" in n) for n, p in policy.named_parameters())
     # the engine sampled from the merged policy while it trained: log-probabilities as close as full fine-tuning's

@@ -7,9 +7,10 @@ import pytest
 import requests
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rlreason.config import compose
 from rlreason.rollout.server import OpenAIServerClient, ServerError, managed_server
 from rlreason.stages import grpo
-from rlreason.config import compose
 
 pytest.importorskip("vllm")
 
@@ -36,8 +37,12 @@ def test_grpo_trains_on_server_rollouts_and_the_server_ends_with_the_policy_weig
     assert (tmp_path / "grpo" / "vllm_server.log").stat().st_size > 0
     # The server sampled from the policy being trained at every step (weights change a lot at this learning
     # rate, so a missed sync would show): vLLM's and the policy's logprobs of the sampled tokens agree.
-    history = json.loads((tmp_path / "grpo" / "checkpoints" / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
-    differences = [h["sampling/sampling_logp_difference/max"] for h in history if "sampling/sampling_logp_difference/max" in h]
+    history = json.loads((tmp_path / "grpo" / "checkpoints" / "checkpoint-3" / "trainer_state.json").read_text())[
+        "log_history"
+    ]
+    differences = [
+        h["sampling/sampling_logp_difference/max"] for h in history if "sampling/sampling_logp_difference/max" in h
+    ]
     assert len(differences) == 3 and max(differences) < 1e-3
     with pytest.raises(requests.ConnectionError):  # stopped with the stage
         requests.get("http://127.0.0.1:8765/health", timeout=2)
@@ -45,8 +50,14 @@ def test_grpo_trains_on_server_rollouts_and_the_server_ends_with_the_policy_weig
     # A fresh server on the trained checkpoint answers greedy requests exactly like the HF policy.
     tokenizer = AutoTokenizer.from_pretrained(result.checkpoint)
     policy = AutoModelForCausalLM.from_pretrained(result.checkpoint).eval()
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Mia has 7 pens. She buys 5 more. How many pens now?"}], add_generation_prompt=True, return_dict=False)
-    expected = policy.generate(torch.tensor([prompt]), max_new_tokens=12, min_new_tokens=12, do_sample=False)[0, len(prompt):].tolist()
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Mia has 7 pens. She buys 5 more. How many pens now?"}],
+        add_generation_prompt=True,
+        return_dict=False,
+    )
+    expected = policy.generate(torch.tensor([prompt]), max_new_tokens=12, min_new_tokens=12, do_sample=False)[
+        0, len(prompt) :
+    ].tolist()
     with managed_server(result.checkpoint, "cpu", "float32", 0, cfg.rollout, tmp_path) as url:
         client = OpenAIServerClient(url, result.checkpoint, timeout=60)
         out = client.generate([prompt], n=1, temperature=0.0, max_tokens=12, generation_kwargs={"ignore_eos": True})

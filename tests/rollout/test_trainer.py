@@ -6,10 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rlreason.config import compose
 from rlreason.data.mixer import grpo_dataset
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
 from rlreason.stages import grpo
-from rlreason.config import compose
 
 TINY = [
     "logger=none",
@@ -44,7 +45,9 @@ def test_importance_sampling_correction_defaults_to_gpu_only(tmp_path):
 
 
 @pytest.mark.parametrize("correction, forwards_per_step", [(True, 2), (False, 1)])
-def test_mismatch_is_logged_every_step_with_or_without_the_correction(tmp_path, initialized_run, varying_reward, correction, forwards_per_step):
+def test_mismatch_is_logged_every_step_with_or_without_the_correction(
+    tmp_path, initialized_run, varying_reward, correction, forwards_per_step
+):
     pytest.importorskip("vllm")
     cfg, run = initialized_run(tmp_path, [*TINY, f"rollout.importance_sampling_correction={correction}"])
     source = run.latest_checkpoint()
@@ -54,8 +57,12 @@ def test_mismatch_is_logged_every_step_with_or_without_the_correction(tmp_path, 
     assert args.vllm_importance_sampling_correction is correction
     CountingTrainer.forwards = 0
     trainer = CountingTrainer(
-        model=model, reward_funcs=[varying_reward], args=args, processing_class=tokenizer,
-        train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer), cpu_engine=grpo.cpu_engine_args(cfg, args, model, "cpu"),
+        model=model,
+        reward_funcs=[varying_reward],
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=grpo_dataset(cfg.data, cfg.seed, tokenizer),
+        cpu_engine=grpo.cpu_engine_args(cfg, args, model, "cpu"),
     )
     trainer.train()
     assert CountingTrainer.forwards == forwards_per_step * 2

@@ -13,7 +13,9 @@ def test_summary_is_written_after_each_stage_and_reloaded(tmp_path):
     run.record("init", "completed", 1.23456, StageResult(checkpoint=str(tmp_path), metrics={"parameters": 5}))
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == {
-        "stages": {"init": {"status": "completed", "seconds": 1.235, "checkpoint": str(tmp_path), "metrics": {"parameters": 5}}},
+        "stages": {
+            "init": {"status": "completed", "seconds": 1.235, "checkpoint": str(tmp_path), "metrics": {"parameters": 5}}
+        },
         "evals": {},
         "gates": [],
         "attempts": [],
@@ -31,7 +33,9 @@ def test_non_finite_numbers_become_null_and_are_listed(tmp_path):
     assert summary["evals"]["sft"]["reasoning"] == {"pass_at_1": None, "accuracy": 0.5}
     assert summary["stages"]["grpo"]["metrics"] == {"reward_last": None, "losses": [1.0, None]}
     assert summary["non_finite"] == {
-        "evals.sft.reasoning.pass_at_1": "nan", "stages.grpo.metrics.reward_last": "inf", "stages.grpo.metrics.losses.1": "-inf",
+        "evals.sft.reasoning.pass_at_1": "nan",
+        "stages.grpo.metrics.reward_last": "inf",
+        "stages.grpo.metrics.losses.1": "-inf",
     }
 
 
@@ -67,10 +71,13 @@ def test_a_stage_run_again_moves_its_old_folder_aside(tmp_path):
     assert not (tmp_path / "sft").exists() and "sft" not in run.summary["stages"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"stages": {"init"', "summary.json: not valid JSON"),
-    ("[1, 2]", "summary.json: not a run summary"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"stages": {"init"', "summary.json: not valid JSON"),
+        ("[1, 2]", "summary.json: not a run summary"),
+    ],
+)
 def test_a_damaged_summary_is_a_user_error(tmp_path, content, message):
     (tmp_path / "summary.json").write_text(content)
     with pytest.raises(UserError, match=message):

@@ -1,8 +1,9 @@
 """Gate selection in the eval stage: which checkpoint is the baseline, and a regression that must fail."""
 
 import pytest
-from rlreason.stages.eval import baseline_label, check_gates
+
 from rlreason.config import compose
+from rlreason.stages.eval import baseline_label, check_gates
 
 
 def _cfg(*overrides):
@@ -21,7 +22,10 @@ def test_a_lost_skill_fails_its_gate_and_an_unchanged_one_passes():
     per_example = {
         "init": {"reasoning": {"accuracy": [0.0] * 100}},
         "sft": {"reasoning": {"accuracy": [1.0] * 50 + [0.0] * 50}, "tool_calling": {"accuracy": [1.0] * 100}},
-        "grpo": {"reasoning": {"accuracy": [1.0] * 90 + [0.0] * 10}, "tool_calling": {"accuracy": [1.0] * 30 + [0.0] * 70}},
+        "grpo": {
+            "reasoning": {"accuracy": [1.0] * 90 + [0.0] * 10},
+            "tool_calling": {"accuracy": [1.0] * 30 + [0.0] * 70},
+        },
     }
     gates = check_gates(_cfg(), ["init", "sft", "grpo"], per_example)
     verdicts = {(g.checkpoint, g.suite, g.metric): g.passed for g in gates}
@@ -53,8 +57,15 @@ def test_the_eval_engine_follows_the_rollout_engine_unless_set(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "llama"}')
 
     def generator(cfg):
-        return build_generator(cfg.eval.engine, "eval.engine", device="cpu", seed=0, rollout=cfg.rollout, batch_size=8,
-                               checkpoint=str(tmp_path))
+        return build_generator(
+            cfg.eval.engine,
+            "eval.engine",
+            device="cpu",
+            seed=0,
+            rollout=cfg.rollout,
+            batch_size=8,
+            checkpoint=str(tmp_path),
+        )
 
     assert isinstance(generator(_cfg()), VLLMGenerator)
     assert isinstance(generator(_cfg("rollout=hf")), HFGenerator)

@@ -5,10 +5,11 @@ import inspect
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
+
+from rlreason.config import compose
 from rlreason.models.loading import load_policy
 from rlreason.stages import grpo
 from rlreason.stages.contract import Run, StageResult
-from rlreason.config import compose
 
 TINY = [
     "logger=none",
@@ -71,7 +72,9 @@ def test_a_frozen_router_stays_while_the_experts_train(initial_checkpoint, tmp_p
     assert any("experts" in k and not torch.equal(before[k], after[k]) for k in before)
 
 
-def test_lora_trains_only_adapters_saves_adapter_and_merged_model_and_resumes_exactly(initial_checkpoint, tmp_path, varying_reward):
+def test_lora_trains_only_adapters_saves_adapter_and_merged_model_and_resumes_exactly(
+    initial_checkpoint, tmp_path, varying_reward
+):
     from peft import PeftModel
 
     reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
@@ -97,7 +100,10 @@ def test_lora_trains_only_adapters_saves_adapter_and_merged_model_and_resumes_ex
     # a run stopped after step 2 (only that checkpoint left) resumes to the uninterrupted run's adapter, bit for bit
     import shutil
 
-    shutil.copytree(tmp_path / "a" / "grpo" / "checkpoints" / "checkpoint-2", tmp_path / "b" / "grpo" / "checkpoints" / "checkpoint-2")
+    shutil.copytree(
+        tmp_path / "a" / "grpo" / "checkpoints" / "checkpoint-2",
+        tmp_path / "b" / "grpo" / "checkpoints" / "checkpoint-2",
+    )
     resumed = grpo_run(tmp_path / "b")
     assert resumed.metrics["resumed_from"].endswith("checkpoint-2") and resumed.metrics["steps"] == 4
     final = AutoModelForCausalLM.from_pretrained(resumed.checkpoint).state_dict()

@@ -11,24 +11,54 @@ import pytest
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, Trainer
+
+from rlreason.config import compose
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
 from rlreason.stages import grpo
 from rlreason.stages.contract import Run, StageResult
-from rlreason.config import compose
 
-TINY = ["logger=none", "grpo.max_steps=2", "grpo.prompts_per_step=2", "grpo.num_generations=4",
-        "grpo.max_completion_length=16", "grpo.save_steps=100", "data.reasoning.grpo_size=8",
-        "model.tiny_moe.tokenizer_corpus_size=200"]
+TINY = [
+    "logger=none",
+    "grpo.max_steps=2",
+    "grpo.prompts_per_step=2",
+    "grpo.num_generations=4",
+    "grpo.max_completion_length=16",
+    "grpo.save_steps=100",
+    "data.reasoning.grpo_size=8",
+    "model.tiny_moe.tokenizer_corpus_size=200",
+]
 # vLLM's CPU attention needs a head size of at least 32.
-COMMON = {"hidden_size": 128, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-          "num_key_value_heads": 2, "max_position_embeddings": 512}
+COMMON = {
+    "hidden_size": 128,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 512,
+}
 FAMILIES = {
     "OlmoeConfig": {"num_experts": 4, "num_experts_per_tok": 2},
-    "DeepseekV2Config": {"n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1, "moe_intermediate_size": 32,
-                         "first_k_dense_replace": 0, "kv_lora_rank": 32, "q_lora_rank": None, "qk_rope_head_dim": 32,
-                         "qk_nope_head_dim": 32, "v_head_dim": 32, "n_group": 1, "topk_group": 1,
-                         "num_key_value_heads": 4},  # multi-head latent attention: as many KV heads as heads
-    "Qwen2MoeConfig": {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 32},
+    "DeepseekV2Config": {
+        "n_routed_experts": 4,
+        "num_experts_per_tok": 2,
+        "n_shared_experts": 1,
+        "moe_intermediate_size": 32,
+        "first_k_dense_replace": 0,
+        "kv_lora_rank": 32,
+        "q_lora_rank": None,
+        "qk_rope_head_dim": 32,
+        "qk_nope_head_dim": 32,
+        "v_head_dim": 32,
+        "n_group": 1,
+        "topk_group": 1,
+        "num_key_value_heads": 4,
+    },  # multi-head latent attention: as many KV heads as heads
+    "Qwen2MoeConfig": {
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "shared_expert_intermediate_size": 32,
+    },
     "MixtralConfig": {"num_local_experts": 4, "num_experts_per_tok": 2},
 }
 
@@ -43,8 +73,11 @@ def tokenizer_dir(tmp_path_factory, initialized_run):
 def build(family: str, tokenizer_dir, out):
     tokenizer = load_tokenizer(str(tokenizer_dir))
     config = getattr(transformers, family)(
-        **{**COMMON, **FAMILIES[family]}, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        **{**COMMON, **FAMILIES[family]},
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config)
@@ -87,7 +120,10 @@ def test_grpo_trains_the_experts_of_each_family(tokenizer_dir, tmp_path, varying
     assert is_moe(load_policy(str(source)))
     reward = f"reward.functions=[{{fn: '{inspect.getfile(varying_reward)}:{varying_reward.__name__}'}}]"
     cfg = compose([f"run_dir={tmp_path}", *TINY, reward])
-    assert grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(str(source)).config).router_aux_loss_coef == 0.001
+    assert (
+        grpo.grpo_config(cfg, str(tmp_path), [1.0], "cpu", load_policy(str(source)).config).router_aux_loss_coef
+        == 0.001
+    )
     run = Run(tmp_path)
     run.record("init", "completed", 0.0, StageResult(checkpoint=str(source)))
     result = grpo.run(cfg, run)

@@ -13,8 +13,11 @@ pytest.importorskip("vllm")
 
 def test_rejection_sampling_keeps_passing_or_each_prompts_best():
     rows = [
-        {"prompt_index": 0, "total": 1.1}, {"prompt_index": 0, "total": 0.1},
-        {"prompt_index": 1, "total": 0.0}, {"prompt_index": 1, "total": 1.0}, {"prompt_index": 1, "total": 1.05},
+        {"prompt_index": 0, "total": 1.1},
+        {"prompt_index": 0, "total": 0.1},
+        {"prompt_index": 1, "total": 0.0},
+        {"prompt_index": 1, "total": 1.0},
+        {"prompt_index": 1, "total": 1.05},
         {"prompt_index": 2, "total": 0.2},
     ]
     assert rollout._kept(rows, "all", 1.0) == [True] * 6
@@ -23,12 +26,20 @@ def test_rejection_sampling_keeps_passing_or_each_prompts_best():
 
 
 def test_rollouts_are_scored_written_and_feed_the_next_sft(tmp_path, initialized_run):
-    cfg, run = initialized_run(tmp_path, [
-        "logger=none", "model.tiny_moe.tokenizer_corpus_size=200", "data.tool_calling.grpo_size=4",
-        "rejection_sampling.size=6", "rejection_sampling.num_completions=3", "rejection_sampling.max_tokens=8",
-        "rejection_sampling.keep=all",
-        "reward=all_scenario", "sft.rejection_sampling.max_steps=2",
-    ])
+    cfg, run = initialized_run(
+        tmp_path,
+        [
+            "logger=none",
+            "model.tiny_moe.tokenizer_corpus_size=200",
+            "data.tool_calling.grpo_size=4",
+            "rejection_sampling.size=6",
+            "rejection_sampling.num_completions=3",
+            "rejection_sampling.max_tokens=8",
+            "rejection_sampling.keep=all",
+            "reward=all_scenario",
+            "sft.rejection_sampling.max_steps=2",
+        ],
+    )
     result = rollout.run(cfg, run)
     run.record("rollout", "completed", 0.0, result)
     frame = pd.read_parquet(tmp_path / "rollout" / "rollouts.parquet")

@@ -1,5 +1,6 @@
-"""Resuming picks the newest checkpoint saved whole. With ``model.lora.enabled`` the SFT and reward-model stages train adapters only and save the adapter beside a
-merged Hugging Face folder that the next stage, the reward registry and vLLM load like any checkpoint."""
+"""Resuming picks the newest checkpoint saved whole. With ``model.lora.enabled`` the SFT and reward-model stages
+train adapters only and save the adapter beside a merged Hugging Face folder that the next stage, the reward
+registry and vLLM load like any checkpoint."""
 
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification

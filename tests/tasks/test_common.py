@@ -65,7 +65,11 @@ def test_task_reward_scores_its_rows_only_and_all_rows_without_a_task_column():
         return float(completion[0]["content"] == gold)
 
     completions = [[{"role": "assistant", "content": c}] for c in ("a", "b", "a")]
-    assert exact(prompts=None, completions=completions, task=["mine", "other", "mine"], gold=["a", None, "b"]) == [1.0, None, 0.0]
+    assert exact(prompts=None, completions=completions, task=["mine", "other", "mine"], gold=["a", None, "b"]) == [
+        1.0,
+        None,
+        0.0,
+    ]
     assert exact(prompts=None, completions=completions, gold=["a", "b", "a"]) == [1.0, 1.0, 1.0]
 
 

@@ -126,9 +126,12 @@ def test_preference_pairs_prefer_a_reply_the_checker_accepts_over_one_it_rejects
             example = task.from_row(pair)
             assert task.check(pair["chosen"], example), pair
             assert not task.check(pair["rejected"], example), pair
+
     def asked(split):  # what a pair asks: its row without the replies (a request with its tools and gold calls)
-        return {json.dumps({k: v for k, v in p.items() if k not in ("chosen", "rejected")}, sort_keys=True)
-                for p in task.preference_pairs(SMALL, split, 40, 0)}
+        return {
+            json.dumps({k: v for k, v in p.items() if k not in ("chosen", "rejected")}, sort_keys=True)
+            for p in task.preference_pairs(SMALL, split, 40, 0)
+        }
 
     assert not asked("train") & asked("test")  # the held-out pairs ask what no training pair asks
 

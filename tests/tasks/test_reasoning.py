@@ -66,7 +66,11 @@ def test_teacher_takes_the_shortcut_only_on_long_problems_at_its_rate():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"ops": ["/"]}, "data.reasoning.ops"), ({"min_steps": 3, "max_steps": 2}, "min_steps"), ({"shortcut_rate": 2}, "shortcut_rate")],
+    [
+        ({"ops": ["/"]}, "data.reasoning.ops"),
+        ({"min_steps": 3, "max_steps": 2}, "min_steps"),
+        ({"shortcut_rate": 2}, "shortcut_rate"),
+    ],
 )
 def test_bad_knobs_name_the_key(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -92,7 +96,9 @@ def test_equivalent_forms_match():
     assert is_correct(" 12 ", "12")
 
 
-@pytest.mark.parametrize("stored, gold", [("025", "25"), (27.0, "27"), (204, "204"), (2.5, "2.5"), ("\\frac{3}{4}", "\\frac{3}{4}")])
+@pytest.mark.parametrize(
+    "stored, gold", [("025", "25"), (27.0, "27"), (204, "204"), (2.5, "2.5"), ("\\frac{3}{4}", "\\frac{3}{4}")]
+)
 def test_public_answers_are_read_as_their_value(stored, gold):
     assert gold_answer(stored) == gold
 
@@ -142,8 +148,8 @@ def test_answers_in_a_pretrained_models_own_format_are_checked(reply, correct):
 
 
 def test_a_gsm8k_file_trains_sft_on_its_solutions_and_grades_its_final_number(tmp_path):
-    from rlreason.tasks import reasoning
     from rlreason.config import compose
+    from rlreason.tasks import reasoning
 
     rows = reasoning.gsm8k_rows(reasoning.ReasoningConfig(ops=["+", "-", "*"]), "train", 12, seed=0)
     assert all(re.fullmatch(r"(\d+[-+*]\d+=<<\d+[-+*]\d+=\d+>>\d+\. ?)+\n#### \d+", r["answer"]) for r in rows)
@@ -155,6 +161,9 @@ def test_a_gsm8k_file_trains_sft_on_its_solutions_and_grades_its_final_number(tm
     examples = reasoning.grpo_examples(cfg.data, 0)
     for row, demo, example in zip(rows, demonstrations, examples):
         solution, number = row["answer"].split("\n#### ")
-        assert demo["completion"][0]["content"] == f"<think>{re.sub(r'<<[^>]*>>', '', solution).strip()}</think><answer>{number}</answer>"
+        assert (
+            demo["completion"][0]["content"]
+            == f"<think>{re.sub(r'<<[^>]*>>', '', solution).strip()}</think><answer>{number}</answer>"
+        )
         assert example.answer == number and reasoning.check(demo["completion"], example)
     assert [e.answer for e in reasoning.load_public(str(path))] == [e.answer for e in examples]  # one reading of '####'
