@@ -130,8 +130,9 @@ def host() -> str:
 
 
 def write_json(path: Path, value: dict) -> None:
-    """Write ``value`` so that a reader sees all of it or nothing (a rename within one folder)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write ``value`` so that a reader sees all of it or nothing (a rename within one folder). The temporary
+    file is this thread's own: two writers sharing one would rename each other's half-written file into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(value))
     os.replace(tmp, path)
 
