@@ -96,7 +96,7 @@ def vllm_tokens_per_s(llm, prompts, samples: int, tokens: int) -> float:
 GRPO_ENGINES = {
     "hf": ["rollout=hf"],
     "vllm_colocate": ["rollout=vllm_colocate"],
-    "vllm_colocate_is": ["rollout=vllm_colocate", "rollout.importance_sampling_correction=true"],
+    "vllm_colocate_is": ["rollout=vllm_colocate", "grpo.importance_sampling.mode=sequence_mask"],
 }
 
 

@@ -83,10 +83,16 @@ RENAMED_KEYS = {
     "data.test_size": "data.reasoning.test_size",
     "eval.function_calling.": "eval.tool_calling.",
     # the rollout stage's settings had shared the engine's section
+    "rollout.importance_sampling_correction": "grpo.importance_sampling.mode",
     **{
         f"rollout.{key}": f"rejection_sampling.{key}"
         for key in ("size", "num_completions", "temperature", "max_tokens", "keep", "min_reward", "batch_size")
     },
+}
+
+# Values a renamed key took that its new key spells otherwise.
+RENAMED_VALUES = {
+    "rollout.importance_sampling_correction": {"true": "sequence_mask", "false": "off", "null": "auto"},
 }
 
 
@@ -99,6 +105,7 @@ def renamed(args: list[str]) -> list[str]:
         for old, new in RENAMED_KEYS.items():
             if key == old or (old.endswith(".") and key.startswith(old)):
                 print(f"rlreason: {key} is now {new + key[len(old) :]}; the old name will go away", file=sys.stderr)
+                value = RENAMED_VALUES.get(old, {}).get(value.lower(), value)
                 arg = f"{prefix}{new}{key[len(old) :]}{sep}{value}"
                 break
         fixed.append(arg)

@@ -40,6 +40,12 @@ def test_the_rollout_stages_old_keys_move_to_their_section_and_the_engines_stay(
     assert cfg.rejection_sampling.min_reward == 0.5 and cfg.rollout.max_model_length == 256
 
 
+def test_the_old_correction_switch_maps_onto_a_correction_mode(capsys):
+    args = renamed(["rollout.importance_sampling_correction=true", "rollout.importance_sampling_correction=False"])
+    assert args == ["grpo.importance_sampling.mode=sequence_mask", "grpo.importance_sampling.mode=off"]
+    assert compose(args[:1]).grpo.importance_sampling.mode.value == "sequence_mask"
+
+
 def test_current_keys_pass_unchanged(capsys):
     args = ["data.reasoning.sft_size=1", "data=file", "data.train_file=a.jsonl", "grpo.learning_rate=1e-5"]
     assert renamed(args) == args and capsys.readouterr().err == ""

@@ -43,7 +43,8 @@ class PartialRewardError(RewardError):
 
 
 def check_signature(name: str, fn: Callable) -> None:
-    """``fn`` takes TRL's call, ``fn(prompts=..., completions=..., **columns)``; a ``RewardSpecError`` if not."""
+    """``fn`` takes TRL's call, ``fn(prompts=..., completions=..., completion_ids=..., **columns)``; a
+    ``RewardSpecError`` if not."""
     try:
         signature = inspect.signature(fn, follow_wrapped=False)  # functions, partials, callable instances
     except (TypeError, ValueError):  # a builtin or C callable: nothing to check
@@ -55,11 +56,11 @@ def check_signature(name: str, fn: Callable) -> None:
             "fn(prompts, completions, **kwargs) with every dataset column as a keyword"
         )
     try:
-        signature.bind(prompts=[], completions=[])
+        signature.bind(prompts=[], completions=[], completion_ids=[])
     except TypeError as error:
         raise RewardSpecError(
             f"reward {name!r}: its signature {signature} "
-            f"cannot take fn(prompts=..., completions=..., **kwargs) ({error})"
+            f"cannot take fn(prompts=..., completions=..., completion_ids=..., **kwargs) ({error})"
         ) from error
 
 

@@ -3,7 +3,8 @@
 A spec's ``fn`` may be
 
 * a built-in name (``accuracy``, ``format``, ``tool_calling``, ``safety``: the tasks' rewards, see
-  ``rlreason.reward``), ``think_format``, ``llm_judge`` (:mod:`rlreason.rewards.judge`), or any
+  ``rlreason.reward``), ``think_format``, ``llm_judge`` (:mod:`rlreason.rewards.judge`), ``soft_overlong``
+  (DAPO's length penalty, built from ``kwargs`` by TRL's ``get_soft_overlong_punishment``), or any
   ``trl.rewards`` function name;
 * ``rm:PATH``: a sequence-classification reward model (a folder ``save_pretrained`` wrote, such as the
   ``reward_model`` stage's), :mod:`rlreason.rewards.model`;
@@ -39,7 +40,12 @@ BUILTINS = {
     **TASK_REWARDS,
     "think_format": "trl.rewards:think_format_reward",
     "llm_judge": "rlreason.rewards.judge:LLMJudge",
+    # DAPO's soft overlong punishment: kwargs max_completion_len (grpo.max_completion_length) and
+    # soft_punish_cache (the tokens before it where the penalty ramps from 0 to -1)
+    "soft_overlong": "trl.rewards:get_soft_overlong_punishment",
 }
+# Built-ins that a function builds from the spec's kwargs (a factory) instead of taking them on every call.
+FACTORIES = {"soft_overlong"}
 # ``<prefix>:<argument>`` specs: the class and the keyword its argument fills.
 PREFIXES = {
     "rm": ("rlreason.rewards.model:RewardModel", "path"),
@@ -163,7 +169,7 @@ def instantiate(target: str, kwargs: dict | None = None):
     if prefixed(target):
         prefix, argument = prefixed(target)
         kwargs[PREFIXES[prefix][1]] = argument
-    if inspect.isclass(obj):
+    if inspect.isclass(obj) or RENAMED.get(target, target) in FACTORIES:
         try:
             return obj(**kwargs)
         except TypeError as error:

@@ -1,5 +1,7 @@
 """A reward called as TRL calls it, on sample GRPO rows: each row with a reply its task's checker accepts, then
-with a wrong one. The pre-flight's check of ``reward.functions`` and ``rlreason rewards check`` both use it."""
+with a wrong one. The pre-flight's check of ``reward.functions`` and ``rlreason rewards check`` both use it.
+No tokenizer is at hand there, so ``completion_ids`` (which TRL passes too) holds each reply's UTF-8 bytes, one
+id per byte: enough for a reward that reads lengths or checks its signature."""
 
 from __future__ import annotations
 
@@ -22,4 +24,7 @@ def sample_call(reward, rows: list[dict]):
         [{"role": "assistant", "content": r}] if isinstance(row["prompt"], list) else r for row, r in zip(rows, replies)
     ]
     columns = {key: [row.get(key) for row in rows] for key in rows[0] if key != "prompt"}
-    return reward(prompts=[row["prompt"] for row in rows], completions=completions, **columns)
+    completion_ids = [list(reply.encode()) for reply in replies]
+    return reward(
+        prompts=[row["prompt"] for row in rows], completions=completions, completion_ids=completion_ids, **columns
+    )

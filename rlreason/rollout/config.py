@@ -49,10 +49,6 @@ class RolloutConfig:
     kv_cache_gib: int = 1  # CPU KV cache (VLLM_CPU_KVCACHE_SPACE)
     gpu_memory_utilization: float = 0.3  # GPU share of the colocated engine (the trainer needs the rest)
     max_model_length: int = 512
-    # TRL's importance-sampling correction (reweight tokens by p_policy / p_vLLM): None = on GPU, off on CPU,
-    # where the fp32 engine matches the policy to ~1e-5 and the correction would cost a policy forward per
-    # step. The sampling/* mismatch metrics are logged either way.
-    importance_sampling_correction: Optional[bool] = None
     # Warn when sampling/sampling_logp_difference/max crosses this (rollouts off-policy).
     max_logp_difference: float = 0.5
     # MoE: sampled sequences per generation and process whose experts are compared between vLLM's forward and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 from transformers import TrainerCallback
@@ -10,25 +11,31 @@ from trl import GRPOTrainer
 
 from rlreason.models.loading import ResumeConvertedWeights
 from rlreason.models.routing import LogsExpertLoad
+from rlreason.rollout.dynamic_sampling import DynamicSampling
 
 logger = logging.getLogger(__name__)
 
 
-class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
+class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, DynamicSampling, GRPOTrainer):
     """``GRPOTrainer`` whose vLLM generation on CPU is rlreason's (``cpu_engine``: a ``VLLMGeneration``
     subclass from :mod:`rlreason.rollout.colocate` or :mod:`rlreason.rollout.server`, and its extra arguments),
     whose resume restores an MoE's experts (:class:`~rlreason.models.loading.ResumeConvertedWeights`), and whose
     log lines carry an MoE's expert load (:class:`~rlreason.models.routing.LogsExpertLoad`) and, where it is
     measured (set ``trainer.routing_agreement``), how often vLLM and the trainer route a sampled token to the same
-    experts (:mod:`rlreason.rollout.routing_agreement`).
+    experts (:mod:`rlreason.rollout.routing_agreement`), and which drops zero-signal groups and refills the batch
+    when ``dynamic_sampling`` is set (:mod:`rlreason.rollout.dynamic_sampling`).
 
     TRL builds its engine inside ``__init__`` with no hook to choose another, so on CPU the trainer is built
     with vLLM off (TRL then starts no engine) and the CPU engine is attached afterwards with the arguments
     TRL would have used. On GPU (``cpu_engine=None``) nothing changes: TRL's own vLLM modes run.
 
-    With TRL's importance-sampling correction off (``rollout.importance_sampling_correction``), TRL skips the
-    no-grad policy forward the correction needs, and with it the ``sampling/*`` metrics. This trainer logs
-    them anyway, under TRL's names, from the policy logprobs the loss forward computes: with one generation
+    Every step it logs the train-inference mismatch on the sampled tokens, whatever the correction
+    (:meth:`_log_mismatch`): ``rollout/mismatch_kl`` (KL(engine || policy), the k3 estimate), ``rollout/is_ratio_max``
+    (the largest p_policy / p_engine, per token or per sequence as the correction mode reads it) and
+    ``rollout/is_clipped_share`` (the share of those ratios outside [clip_min, clip_max]: what the correction
+    truncates or masks, or would). With the correction on, the policy's logprobs are the ones TRL's extra
+    forward computed; with it off, TRL skips that forward and with it its ``sampling/*`` metrics, so they come
+    from the loss forward and the ``sampling/*`` figures are logged under TRL's names too: with one generation
     per optimizer step (``num_iterations=1``) they are the logprobs TRL's extra forward would give.
     """
 
@@ -39,6 +46,7 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
         "sampling/importance_sampling_ratio/mean",
         "sampling/importance_sampling_ratio/max",
     )
+    MISMATCH_KEYS = ("rollout/mismatch_kl", "rollout/is_ratio_max", "rollout/is_clipped_share")
 
     routing_agreement = None  # a RoutingAgreement, measured after every training generation
 
@@ -93,12 +101,11 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
             logs = {**logs, **self.routing_agreement.flush()}
         super().log(logs, *args, **kwargs)
 
-    @property
-    def measures_mismatch_in_loss(self) -> bool:
-        return self.use_vllm and not self.vllm_importance_sampling_correction
-
     def _compute_loss(self, model, inputs):
-        self._loss_inputs = inputs if self.measures_mismatch_in_loss else None
+        has_sampler_logps = self.use_vllm and "sampling_per_token_logps" in inputs
+        if has_sampler_logps and "old_per_token_logps" in inputs:  # the policy at sampling time, already computed
+            self._log_mismatch(inputs["old_per_token_logps"], inputs)
+        self._loss_inputs = inputs if has_sampler_logps and "old_per_token_logps" not in inputs else None
         try:
             return super()._compute_loss(model, inputs)
         finally:
@@ -107,58 +114,73 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, GRPOTrainer):
     def _get_per_token_logps_and_entropies(self, *args, **kwargs):
         outputs = super()._get_per_token_logps_and_entropies(*args, **kwargs)
         inputs, self._loss_inputs = self._loss_inputs, None  # only the loss forward's first call measures
-        if inputs is not None and "sampling_per_token_logps" in inputs:
-            self._log_sampling_mismatch(outputs[0].detach(), inputs)
+        if inputs is not None:
+            self._log_mismatch(outputs[0].detach(), inputs)
         return outputs
 
-    def _log_sampling_mismatch(self, policy_logps: torch.Tensor, inputs: dict) -> None:
-        """TRL's ``sampling/*`` figures: |log p_policy - log p_vLLM| per completion token, and the token-level
-        ratio p_policy / p_vLLM that the correction would apply (unclipped)."""
+    def _log_mismatch(self, policy_logps: torch.Tensor, inputs: dict) -> None:
+        """The mismatch figures of one micro-batch between the policy's logprobs and the engine's
+        (``inputs["sampling_per_token_logps"]``), reduced over the processes into ``self._metrics``."""
         mask = inputs["completion_mask"].bool()
         if "tool_mask" in inputs:
             mask &= inputs["tool_mask"].bool()
         log_ratio = policy_logps - inputs["sampling_per_token_logps"]
-        log_ratio = log_ratio[mask & ~torch.isnan(log_ratio)]  # tokens vLLM could not score carry NaN
-        if log_ratio.numel() == 0:
+        mask &= ~torch.isnan(log_ratio)  # tokens vLLM could not score carry NaN
+        if not mask.any():
             return
-        difference, ratio = log_ratio.abs(), log_ratio.exp()
-        figures = (difference.mean(), difference.max(), ratio.min(), ratio.mean(), ratio.max())
-        gathered = self.accelerator.gather(torch.stack(figures).unsqueeze(0))  # (processes, 5)
-        reduced = (
-            gathered[:, 0].mean(),
-            gathered[:, 1].max(),
-            gathered[:, 2].min(),
-            gathered[:, 3].mean(),
-            gathered[:, 4].max(),
-        )
+        log_ratio = log_ratio.masked_fill(~mask, 0.0)
+        tokens = log_ratio[mask]
+        # k3 (non-negative, unbiased under the engine's samples): E[ratio - 1 - log ratio] = KL(engine || policy)
+        mismatch_kl = (tokens.exp() - 1 - tokens).mean()
+        if self.vllm_importance_sampling_mode.startswith("sequence"):
+            ratios = log_ratio.sum(dim=-1)[mask.any(dim=-1)].exp()
+        else:
+            ratios = tokens.exp()
+        low, high = self.vllm_importance_sampling_clip_min, self.vllm_importance_sampling_clip_max
+        low, high = 0.0 if low is None else low, math.inf if high is None else high
+        clipped = ((ratios < low) | (ratios > high)).float().mean()
+        figures = [mismatch_kl, ratios.max(), clipped]
+        trl_logs_sampling = self.vllm_importance_sampling_correction  # TRL's own sampling/* figures
+        if not trl_logs_sampling:
+            difference, token_ratio = tokens.abs(), tokens.exp()
+            figures += [difference.mean(), difference.max(), token_ratio.min(), token_ratio.mean(), token_ratio.max()]
+        gathered = self.accelerator.gather(torch.stack(figures).unsqueeze(0))  # (processes, figures)
+        reduce = {"mean": torch.mean, "max": torch.max, "min": torch.min}
+        kinds = ["mean", "max", "mean"] + ([] if trl_logs_sampling else ["mean", "max", "min", "mean", "max"])
+        keys = self.MISMATCH_KEYS + (() if trl_logs_sampling else self.SAMPLING_KEYS)
         mode = "train" if self.model.training else "eval"
-        for key, value in zip(self.SAMPLING_KEYS, reduced):
-            self._metrics[mode][key].append(value.item())
+        for column, (key, kind) in enumerate(zip(keys, kinds)):
+            self._metrics[mode][key].append(reduce[kind](gathered[:, column]).item())
 
 
 class MismatchWarning(TrainerCallback):
-    """Warn when the sampler and the trained policy disagree more than ``max_logp_difference``.
-
-    TRL logs ``sampling/sampling_logp_difference/max`` (|log p_vLLM - log p_policy| per token) and the
-    importance-sampling ratios; a large difference means rollouts are off-policy (a broken weight sync, a
-    dtype mismatch) and TRL's correction is papering over it.
+    """Warn when the sampler and the trained policy disagree: ``sampling/sampling_logp_difference/max``
+    (|log p_vLLM - log p_policy| of a token) above ``rollout.max_logp_difference``, or ``rollout/mismatch_kl``
+    above ``grpo.importance_sampling.max_mismatch_kl``. Either means rollouts are off-policy (a broken weight
+    sync, a dtype mismatch) and an importance-sampling correction would be papering over it.
     """
 
     KEY = "sampling/sampling_logp_difference/max"
+    KL_KEY = "rollout/mismatch_kl"
 
-    def __init__(self, max_logp_difference: float):
-        self.max_logp_difference = max_logp_difference
+    def __init__(self, max_logp_difference: float, max_mismatch_kl: float = math.inf):
+        self.limits = {
+            self.KEY: (max_logp_difference, "rollout.max_logp_difference"),
+            self.KL_KEY: (max_mismatch_kl, "grpo.importance_sampling.max_mismatch_kl"),
+        }
         self.warned = 0
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        value = (logs or {}).get(self.KEY)
-        if value is not None and value > self.max_logp_difference:
-            self.warned += 1
-            logger.warning(
-                "step %d: %s = %.3g exceeds rollout.max_logp_difference=%.3g; vLLM is sampling from a policy "
-                "that differs from the one being trained (check the weight sync and dtypes)",
-                state.global_step,
-                self.KEY,
-                value,
-                self.max_logp_difference,
-            )
+        for key, (limit, setting) in self.limits.items():
+            value = (logs or {}).get(key)
+            if value is not None and value > limit:
+                self.warned += 1
+                logger.warning(
+                    "step %d: %s = %.3g exceeds %s=%.3g; vLLM is sampling from a policy that differs from the one "
+                    "being trained (check the weight sync and dtypes)",
+                    state.global_step,
+                    key,
+                    value,
+                    setting,
+                    limit,
+                )

@@ -159,6 +159,53 @@ class ImportanceSamplingLevel(str, Enum):
     sequence = "sequence"
 
 
+class CorrectionMode(str, Enum):
+    """TRL's importance-sampling correction for the rollout engine's probabilities differing from the trainer's
+    (``GRPOConfig.vllm_importance_sampling_mode``): the ratio p_policy / p_engine per token or per sequence,
+    truncated at ``clip_max`` (and ``clip_min``) or, for ``*_mask``, zeroed outside them; ``auto`` is TRL's
+    default (``sequence_mask``) on GPU engines and ``off`` on CPU, where the engine runs the policy's own fp32
+    weights."""
+
+    auto = "auto"
+    off = "off"
+    token_truncate = "token_truncate"
+    token_mask = "token_mask"
+    sequence_truncate = "sequence_truncate"
+    sequence_mask = "sequence_mask"
+
+
+@dataclass
+class ImportanceSamplingConfig:
+    """``grpo.importance_sampling``: the train-inference mismatch correction, and when to warn about the mismatch.
+    Whatever the mode, every step logs ``rollout/mismatch_kl`` (KL(engine || policy) on the sampled tokens),
+    ``rollout/is_ratio_max`` and ``rollout/is_clipped_share`` (the share of tokens, or sequences, outside
+    [clip_min, clip_max])."""
+
+    mode: CorrectionMode = CorrectionMode.auto
+    clip_max: Optional[float] = 3.0  # TRL's default
+    clip_min: Optional[float] = None
+    max_mismatch_kl: float = 0.01  # warn when rollout/mismatch_kl crosses it (rollouts off-policy)
+
+    def __post_init__(self) -> None:
+        if self.clip_max is not None and self.clip_max <= 1:
+            raise ValueError(f"grpo.importance_sampling.clip_max: got {self.clip_max}; must be > 1 (or null)")
+        if self.clip_min is not None and not 0 <= self.clip_min < 1:
+            raise ValueError(f"grpo.importance_sampling.clip_min: got {self.clip_min}; must be in [0, 1) (or null)")
+
+
+@dataclass
+class DynamicSamplingConfig:
+    """``grpo.dynamic_sampling``: drop groups whose rewards all agree and refill the batch (DAPO;
+    ``rlreason/rollout/dynamic_sampling.py``)."""
+
+    enabled: bool = False
+    max_rounds: int = 3  # generation rounds per step, the first included; past them zero-signal groups fill in
+
+    def __post_init__(self) -> None:
+        if self.max_rounds < 1:
+            raise ValueError(f"grpo.dynamic_sampling.max_rounds: got {self.max_rounds}; must be >= 1")
+
+
 @dataclass
 class GRPOStageConfig:
     """``conf/grpo/``: GRPO-family RL with TRL's GRPOTrainer. Names follow ``trl.GRPOConfig``."""
@@ -181,6 +228,8 @@ class GRPOStageConfig:
     router_aux_loss_coef: float = 0.001  # MoE load-balancing loss weight; 0 disables it
     freeze_router: bool = False  # MoE: train the experts and the rest, keep every router as it is
     mask_truncated_completions: bool = False  # leave completions cut at max_completion_length out of the loss (DAPO)
+    importance_sampling: ImportanceSamplingConfig = field(default_factory=ImportanceSamplingConfig)
+    dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)  # DAPO's group refill
     logging_steps: int = 10
     save_steps: int = 25
     save_total_limit: int = 2

@@ -1,6 +1,8 @@
 """Stage **grpo**: GRPO-family reinforcement learning with TRL's ``GRPOTrainer``.
 
 Features:
+- DAPO's dynamic sampling (``grpo.dynamic_sampling``): groups whose rewards all agree are dropped and the batch
+  refilled from further prompts (``rlreason/rollout/dynamic_sampling.py``); ``algo=dapo`` turns it on.
 - Every loss TRL implements (``grpo.loss_type``: grpo, dr_grpo, dapo, bnpo, cispo, sapo, luspo, vespo) and
   GSPO through ``grpo.importance_sampling_level=sequence``; clipping ``epsilon``/``epsilon_high``; KL ``beta``.
 - Rewards from the registry (``reward.functions``: rules, a reward model ``rm:PATH``, a remote server
@@ -16,9 +18,11 @@ Features:
 - Rollouts from vLLM colocated with the trainer (``rollout=vllm_colocate``, the default where vLLM is
   installed), from a vLLM server the stage starts and stops (``rollout=vllm_server``), or from Hugging Face
   ``generate`` (``rollout=hf``). On CPU the engines are :mod:`rlreason.rollout.colocate` and
-  :mod:`rlreason.rollout.server`; on GPU, TRL's own. TRL's importance-sampling correction is on for GPU
-  engines (``rollout.importance_sampling_correction``); ``sampling/*`` metrics are logged either way, and a
-  warning fires when they show the sampler drifting from the policy.
+  :mod:`rlreason.rollout.server`; on GPU, TRL's own. TRL's importance-sampling correction
+  (``grpo.importance_sampling.mode``: truncated or masked, per token or per sequence) is on for GPU engines by
+  default; the mismatch (``rollout/mismatch_kl``, ``rollout/is_ratio_max``, ``rollout/is_clipped_share`` and
+  TRL's ``sampling/*``) is logged every step either way, and a warning fires when it shows the sampler drifting
+  from the policy.
 """
 
 from __future__ import annotations
@@ -52,17 +56,19 @@ logger = logging.getLogger(__name__)
 CONFIG_KEYS = ("seed", "data", "model.lora", "grpo", "reward", "rollout")
 
 
-def importance_sampling_correction(cfg, device: str) -> bool:
-    """``rollout.importance_sampling_correction``, by default on GPU only.
+def importance_sampling_mode(cfg, device: str) -> str | None:
+    """The correction TRL applies (a ``vllm_importance_sampling_mode``), or None: ``grpo.importance_sampling.mode``,
+    whose ``auto`` is TRL's default on GPU and none on CPU.
 
-    The correction reweights each token by p_policy / p_vLLM, which costs a no-grad policy forward per
-    step. On GPU, vLLM's kernels (and often its dtype) differ from training's, so the ratio is worth having.
-    On CPU the engine runs the policy's fp32 weights, synced exactly (|log p difference| ~1e-5, ratio 1), so
-    the forward buys nothing; the mismatch is still measured, from the loss forward (``RolloutGRPOTrainer``).
+    The correction reweights each token by p_policy / p_vLLM, which costs a no-grad policy forward per step. On
+    GPU, vLLM's kernels (and often its dtype) differ from training's, so the ratio is worth having. On CPU the
+    engine runs the policy's fp32 weights, synced exactly (|log p difference| ~1e-5, ratio 1), so the forward
+    buys nothing; the mismatch is still measured, from the loss forward (``RolloutGRPOTrainer``).
     """
-    if cfg.rollout.importance_sampling_correction is not None:
-        return cfg.rollout.importance_sampling_correction
-    return device != "cpu"
+    mode = cfg.grpo.importance_sampling.mode.value
+    if mode == "auto":
+        return None if device == "cpu" else "sequence_mask"
+    return None if mode == "off" else mode
 
 
 def router_aux_loss_coef(cfg, config) -> float:
@@ -87,6 +93,17 @@ def router_aux_loss_coef(cfg, config) -> float:
     return coef
 
 
+def correction_args(cfg, device: str) -> dict:
+    """TRL's importance-sampling settings for ``grpo.importance_sampling``."""
+    mode, settings = importance_sampling_mode(cfg, device), cfg.grpo.importance_sampling
+    return {
+        "vllm_importance_sampling_correction": mode is not None,
+        **({"vllm_importance_sampling_mode": mode} if mode else {}),
+        "vllm_importance_sampling_clip_max": settings.clip_max,
+        "vllm_importance_sampling_clip_min": settings.clip_min,
+    }
+
+
 def grpo_config(cfg, out: Path, reward_weights: list[float], device: str, config) -> GRPOConfig:
     """TRL's config for the policy of ``config`` (its transformers config), for the stage folder ``out``. Built
     before the policy is loaded: under ZeRO-3 it makes ``from_pretrained`` create every parameter already
@@ -99,7 +116,7 @@ def grpo_config(cfg, out: Path, reward_weights: list[float], device: str, config
         vllm_server_timeout=cfg.rollout.server.timeout,
         vllm_max_model_length=cfg.rollout.max_model_length,
         vllm_gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
-        vllm_importance_sampling_correction=importance_sampling_correction(cfg, device),
+        **correction_args(cfg, device),
         max_steps=g.max_steps,
         per_device_train_batch_size=per_process(
             g.prompts_per_step * g.num_generations, "grpo.prompts_per_step * grpo.num_generations"
@@ -201,11 +218,14 @@ def run(cfg, run) -> StageResult:
             args=args,
             train_dataset=train_dataset,
             processing_class=tokenizer,
-            callbacks=stage.callbacks(MismatchWarning(cfg.rollout.max_logp_difference)),
+            callbacks=stage.callbacks(
+                MismatchWarning(cfg.rollout.max_logp_difference, cfg.grpo.importance_sampling.max_mismatch_kl)
+            ),
             cpu_engine=cpu_engine_args(cfg, args, model, device, server_url, stage.out),
             peft_config=peft_config(cfg.model.lora, model),
         )
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
+        trainer.dynamic_sampling = cfg.grpo.dynamic_sampling
         trainer.routing_agreement = routing_agreement(cfg, trainer, model)
         if cfg.rollout.seed_per_request and colocated_cpu_engine(trainer) is None:
             logger.warning(
@@ -220,7 +240,11 @@ def run(cfg, run) -> StageResult:
     reward_keys = ["reward"] + [f"rewards/{r.name}/mean" for r in rewards]
     model_dir, metrics = stage.save(tokenizer, source, plot=("rewards.png", reward_keys, "GRPO rewards"))
     history = [h for h in trainer.state.log_history if "reward" in h]
-    mismatch = [h[MismatchWarning.KEY] for h in trainer.state.log_history if MismatchWarning.KEY in h]
+    logged = trainer.state.log_history
+    mismatch = [h[MismatchWarning.KEY] for h in logged if MismatchWarning.KEY in h]
+    mismatch_kl = [h[MismatchWarning.KL_KEY] for h in logged if MismatchWarning.KL_KEY in h]
+    clipped = [h["rollout/is_clipped_share"] for h in logged if "rollout/is_clipped_share" in h]
+    kept = [h["dynamic_sampling/kept_share"] for h in logged if "dynamic_sampling/kept_share" in h]
     return StageResult(
         checkpoint=str(model_dir),
         metrics={
@@ -230,6 +254,12 @@ def run(cfg, run) -> StageResult:
             "rollout_engine": "vllm" if args.use_vllm else "hf",
             # the worst |log p_vLLM - log p_policy| of a sampled token: ~1e-5 when the weight sync is right
             "max_logp_difference": max(mismatch) if mismatch else None,
+            # KL(engine || policy) on the sampled tokens, and the share of importance ratios out of the clip range
+            "mismatch_kl_max": max(mismatch_kl) if mismatch_kl else None,
+            "is_clipped_share_mean": sum(clipped) / len(clipped) if clipped else None,
+            "importance_sampling": importance_sampling_mode(cfg, device) if args.use_vllm else None,
+            # dynamic sampling: the first round's share of groups whose rewards differ, over the run
+            **({"dynamic_sampling_kept_share": sum(kept) / len(kept)} if kept else {}),
             # per reward: calls, samples scored, samples that failed (rank 0's; W&B has rewards/<name>/failed)
             "rewards": {r.name: r.fn.stats() for r in rewards},
             **({"moe": routing} if routing else {}),

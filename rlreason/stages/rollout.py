@@ -99,10 +99,13 @@ def run(cfg, run) -> StageResult:
                     "completion": tokenizer.decode(ids, skip_special_tokens=True),
                     "prompt_tokens": len(prompt),
                     "completion_tokens": len(ids),
+                    "completion_ids": list(ids),
                 }
             )
-    # Rewards see what GRPO would pass them: the prompt and completion as chat messages, the data columns.
+    # Rewards see what GRPO would pass them: the prompt and completion as chat messages, the completion's token
+    # ids, the data columns.
     columns = {key: [s["row"][key] for s in samples] for key in rows[0] if key != "prompt"}
+    columns["completion_ids"] = [s["completion_ids"] for s in samples]
     prompts = [s["row"]["prompt"] for s in samples]
     completions = [[{"role": "assistant", "content": s["completion"]}] for s in samples]
     scores = {reward.name: call(reward.fn, prompts=prompts, completions=completions, **columns) for reward in rewards}

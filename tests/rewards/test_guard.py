@@ -29,7 +29,10 @@ def constant(prompts, completions, value=1.0, **kwargs):
     "fn, message",
     [
         (lambda prompts, completions: [1.0], "has no \\*\\*kwargs"),
-        (lambda completions, extra, **kwargs: [1.0], "cannot take fn\\(prompts=..., completions=..., \\*\\*kwargs\\)"),
+        (
+            lambda completions, extra, **kwargs: [1.0],
+            "cannot take fn\\(prompts=..., completions=..., completion_ids=..., \\*\\*kwargs\\)",
+        ),
     ],
 )
 def test_a_signature_trl_cannot_call_is_refused_when_the_reward_is_built(fn, message):

@@ -25,6 +25,16 @@ def test_trl_reward_by_name():
     assert reward.fn(prompts=PROMPTS, completions=chat) == [1.0, 0.0]
 
 
+def test_dapos_overlong_penalty_is_built_from_its_kwargs():
+    spec = RewardSpec(fn="soft_overlong", kwargs={"max_completion_len": 10, "soft_punish_cache": 4})
+    (reward,) = build_rewards(RewardConfig(functions=[spec]))
+    assert reward.name == "soft_overlong"
+    ids = [[1] * 6, [1] * 8, [1] * 12]  # within the budget, in the ramp, past the end
+    assert reward.fn(prompts=PROMPTS + ["q3"], completions=COMPLETIONS + ["x"], completion_ids=ids) == [0.0, -0.5, -1.0]
+    with pytest.raises(RewardError, match="soft_overlong.*cannot be built with kwargs"):
+        build_rewards(RewardConfig(functions=[RewardSpec(fn="soft_overlong", kwargs={"length": 3})]))
+
+
 def test_plugin_file_outside_the_package(tmp_path):
     plugin = tmp_path / "my_rewards.py"
     plugin.write_text(
