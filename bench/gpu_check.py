@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from zero import MOE_107M  # bench/zero.py's random-init MoE of ~107M parameters
+
 # Every check's figures (each also has ok, seconds and error); a check that cannot run leaves them null.
 FIELDS = {
     "pipeline": ["accuracy", "gates_passed", "stage_seconds", "peak_memory_mib", "precision"],
@@ -46,15 +48,6 @@ SMALL = [
     "model.tiny_moe.tokenizer_corpus_size=500",
 ]
 TRAINING = ["sft.max_steps=20", "sft.logging_steps=5", "grpo.max_steps=4", "grpo.logging_steps=1"]
-MOE_107M = [  # bench/zero.py's random-init Qwen3-MoE
-    "model.tiny_moe.hidden_size=512",
-    "model.tiny_moe.num_hidden_layers=8",
-    "model.tiny_moe.num_attention_heads=8",
-    "model.tiny_moe.num_key_value_heads=4",
-    "model.tiny_moe.head_dim=64",
-    "model.tiny_moe.num_experts=16",
-    "model.tiny_moe.moe_intermediate_size=512",
-]
 
 
 def rlreason(run_dir: Path, overrides: list[str], timeout_s: float) -> dict:
