@@ -4,7 +4,8 @@ prompts, up to ``grpo.dynamic_sampling.max_rounds`` generation rounds per step.
 
 TRL samples one generation batch per step and has no such option; :class:`DynamicSampling` wraps its
 ``_generate_and_score_completions``. A refill round asks the same method for another batch of prompts (drawn from
-the training set in a seeded order of their own, so the dataloader's order is untouched), and the batch handed to
+the training set by the seed, the step and the round, so the dataloader's order is untouched and a resumed run
+refills as the uninterrupted one did), and the batch handed to
 the optimizer keeps its size: the groups with a signal first, then, if the rounds ran out, zero-advantage groups
 of the first round (which add nothing to the policy gradient). The sequences of different rounds are padded to
 a common length, and ``num_items_in_batch`` (the loss normaliser) is counted anew.
@@ -73,22 +74,19 @@ def merged(batches: list[dict], picks: list[tuple[int, int]], group_size: int, p
 
 
 class RefillPrompts:
-    """An endless, seeded stream of training rows for refill rounds, each repeated ``group_size`` times as TRL's
-    sampler repeats a prompt for its group; its own order, so the dataloader's is untouched."""
+    """Training rows for refill rounds, each repeated ``group_size`` times as TRL's sampler repeats a prompt for
+    its group. The rows of a round follow from (seed, process, step, round) alone, not from a stream's state, so
+    a run resumed from a checkpoint refills exactly as the uninterrupted run did; the dataloader's order is
+    untouched."""
 
     def __init__(self, dataset, group_size: int, seed: int):
-        self.dataset, self.group_size = dataset, group_size
-        self.rng = random.Random(seed)
-        self.order: list[int] = []
+        self.dataset, self.group_size, self.seed = dataset, group_size, seed
 
-    def take(self, prompts: int) -> list[dict]:
-        rows = []
-        for _ in range(prompts):
-            if not self.order:
-                self.order = list(range(len(self.dataset)))
-                self.rng.shuffle(self.order)
-            rows += [self.dataset[self.order.pop()]] * self.group_size
-        return rows
+    def take(self, prompts: int, step: int, round_: int) -> list[dict]:
+        rng = random.Random(f"{self.seed}:{step}:{round_}")
+        indices = rng.sample(range(len(self.dataset)), min(prompts, len(self.dataset)))
+        indices += [rng.randrange(len(self.dataset)) for _ in range(prompts - len(indices))]
+        return [self.dataset[index] for index in indices for _ in range(self.group_size)]
 
 
 class DynamicSampling:
@@ -109,13 +107,14 @@ class DynamicSampling:
                 f"{size} (grpo.num_generations); make grpo.prompts_per_step a multiple of the processes"
             )
         if self._refill is None:
-            seed = self.args.seed * 1000 + self.accelerator.process_index
+            seed = f"{self.args.seed}:{self.accelerator.process_index}"
             self._refill = RefillPrompts(self.train_dataset, size, seed)
         batches = [first]
         signal = [group_signal(first["advantages"], size)]
         groups = len(signal[0])
         while len(batches) < self.dynamic_sampling.max_rounds and self._any_process_short(signal, groups):
-            extra = super()._generate_and_score_completions(self._refill.take(groups))
+            rows = self._refill.take(groups, self.state.global_step, len(batches))
+            extra = super()._generate_and_score_completions(rows)
             batches.append(extra)
             signal.append(group_signal(extra["advantages"], size))
         with_signal = [(b, g) for b, flags in enumerate(signal) for g in range(groups) if flags[g]]

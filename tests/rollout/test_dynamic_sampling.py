@@ -47,12 +47,15 @@ def test_a_multimodal_batch_is_refused_by_name():
         merged([batch], [(0, 0)], group_size=2, pad_token_id=0)
 
 
-def test_refill_prompts_repeat_each_row_for_its_group_and_follow_the_seed():
+def test_refill_prompts_repeat_each_row_for_its_group_and_depend_on_the_step_not_on_history():
     rows = [{"prompt": str(i)} for i in range(5)]
-    taken = RefillPrompts(rows, group_size=3, seed=1).take(7)
+    refill = RefillPrompts(rows, group_size=3, seed="1:0")
+    taken = refill.take(7, step=4, round_=1)
     assert len(taken) == 21 and all(taken[i] == taken[i - i % 3] for i in range(21))
-    assert {row["prompt"] for row in taken[:15]} == {str(i) for i in range(5)}  # every row once per pass
-    assert taken == RefillPrompts(rows, group_size=3, seed=1).take(7)
+    assert {row["prompt"] for row in taken[:15]} == {str(i) for i in range(5)}  # distinct rows first
+    refill.take(3, step=5, round_=1)
+    assert taken == RefillPrompts(rows, group_size=3, seed="1:0").take(7, step=4, round_=1)  # as after a resume
+    assert taken != refill.take(7, step=4, round_=2)
 
 
 def half_the_prompts_teach_nothing(prompts, completions, **kwargs):
