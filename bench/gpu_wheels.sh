@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gathers into .whl/ the wheels bench/gpu_check.sh needs on a bare GPU machine with no network: Python 3.12 with
-# PyTorch (CUDA), accelerate, peft, pyarrow and pandas already there, but no TRL, DeepSpeed, Hydra or vLLM.
+# PyTorch (CUDA), accelerate, peft, huggingface-hub, tokenizers, safetensors, pyarrow and pandas already there (at
+# versions transformers and datasets accept), but no TRL, DeepSpeed, Hydra or vLLM.
 # rlreason itself (a wheel of this checkout) and, at the versions constraints.txt pins, what it needs beyond that
 # machine's packages for the GPU check's path (rollout=hf, logger=none: no vLLM, no W&B). DeepSpeed and ANTLR's
 # runtime ship only source releases: they are built here into pure-Python wheels (DeepSpeed's ops are JIT-built on
@@ -12,7 +13,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 OUT=.whl
 SOURCE_ONLY=(deepspeed antlr4-python3-runtime)
 PACKAGES=(
-  trl transformers tokenizers huggingface_hub safetensors datasets dill multiprocess fsspec xxhash
+  trl transformers datasets dill multiprocess fsspec xxhash
   hydra-core omegaconf submitit hydra-submitit-launcher
   math-verify latex2sympy2_extended hjson pydantic pydantic_core annotated-types typing-inspection typing_extensions
 )
