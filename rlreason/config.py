@@ -82,8 +82,9 @@ RENAMED_KEYS = {
     "data.grpo_size": "data.reasoning.grpo_size",
     "data.test_size": "data.reasoning.test_size",
     "eval.function_calling.": "eval.tool_calling.",
-    # the rollout stage's settings had shared the engine's section
+    # the mismatch correction's switch became a mode (RENAMED_VALUES maps its values)
     "rollout.importance_sampling_correction": "grpo.importance_sampling.mode",
+    # the rollout stage's settings had shared the engine's section
     **{
         f"rollout.{key}": f"rejection_sampling.{key}"
         for key in ("size", "num_completions", "temperature", "max_tokens", "keep", "min_reward", "batch_size")

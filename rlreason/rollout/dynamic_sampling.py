@@ -79,7 +79,7 @@ class RefillPrompts:
     a run resumed from a checkpoint refills exactly as the uninterrupted run did; the dataloader's order is
     untouched."""
 
-    def __init__(self, dataset, group_size: int, seed: int):
+    def __init__(self, dataset, group_size: int, seed: str):
         self.dataset, self.group_size, self.seed = dataset, group_size, seed
 
     def take(self, prompts: int, step: int, round_: int) -> list[dict]:

@@ -85,9 +85,8 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, DynamicSampling
         self._loss_inputs = None
 
     def _generate(self, prompts: list):
-        seed_requests = getattr(
-            getattr(self, "vllm_generation", None), "seed_requests", None
-        )  # the CPU colocated engine
+        engine = getattr(self, "vllm_generation", None)
+        seed_requests = getattr(engine, "seed_requests", None)  # the CPU colocated engine has it
         if self.use_vllm and seed_requests is not None:
             seed_requests(self.state.global_step, len(prompts))
         outputs = super()._generate(prompts)
@@ -102,10 +101,12 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, DynamicSampling
         super().log(logs, *args, **kwargs)
 
     def _compute_loss(self, model, inputs):
-        has_sampler_logps = self.use_vllm and "sampling_per_token_logps" in inputs
-        if has_sampler_logps and "old_per_token_logps" in inputs:  # the policy at sampling time, already computed
-            self._log_mismatch(inputs["old_per_token_logps"], inputs)
-        self._loss_inputs = inputs if has_sampler_logps and "old_per_token_logps" not in inputs else None
+        self._loss_inputs = None
+        if self.use_vllm and "sampling_per_token_logps" in inputs:
+            if "old_per_token_logps" in inputs:  # the policy at sampling time, already computed
+                self._log_mismatch(inputs["old_per_token_logps"], inputs)
+            else:  # measured from the loss forward (_get_per_token_logps_and_entropies)
+                self._loss_inputs = inputs
         try:
             return super()._compute_loss(model, inputs)
         finally:
@@ -139,18 +140,19 @@ class RolloutGRPOTrainer(LogsExpertLoad, ResumeConvertedWeights, DynamicSampling
         low, high = self.vllm_importance_sampling_clip_min, self.vllm_importance_sampling_clip_max
         low, high = 0.0 if low is None else low, math.inf if high is None else high
         clipped = ((ratios < low) | (ratios > high)).float().mean()
-        figures = [mismatch_kl, ratios.max(), clipped]
-        trl_logs_sampling = self.vllm_importance_sampling_correction  # TRL's own sampling/* figures
-        if not trl_logs_sampling:
+        # (key, this process's value, how the processes' values combine)
+        figures = list(
+            zip(self.MISMATCH_KEYS, (mismatch_kl, ratios.max(), clipped), (torch.mean, torch.max, torch.mean))
+        )
+        if not self.vllm_importance_sampling_correction:  # with it on, TRL logs its own sampling/* figures
             difference, token_ratio = tokens.abs(), tokens.exp()
-            figures += [difference.mean(), difference.max(), token_ratio.min(), token_ratio.mean(), token_ratio.max()]
-        gathered = self.accelerator.gather(torch.stack(figures).unsqueeze(0))  # (processes, figures)
-        reduce = {"mean": torch.mean, "max": torch.max, "min": torch.min}
-        kinds = ["mean", "max", "mean"] + ([] if trl_logs_sampling else ["mean", "max", "min", "mean", "max"])
-        keys = self.MISMATCH_KEYS + (() if trl_logs_sampling else self.SAMPLING_KEYS)
+            values = (difference.mean(), difference.max(), token_ratio.min(), token_ratio.mean(), token_ratio.max())
+            reductions = (torch.mean, torch.max, torch.min, torch.mean, torch.max)
+            figures += list(zip(self.SAMPLING_KEYS, values, reductions))
+        gathered = self.accelerator.gather(torch.stack([value for _, value, _ in figures]).unsqueeze(0))
         mode = "train" if self.model.training else "eval"
-        for column, (key, kind) in enumerate(zip(keys, kinds)):
-            self._metrics[mode][key].append(reduce[kind](gathered[:, column]).item())
+        for column, (key, _, reduce) in enumerate(figures):  # gathered: (processes, figures)
+            self._metrics[mode][key].append(reduce(gathered[:, column]).item())
 
 
 class MismatchWarning(TrainerCallback):

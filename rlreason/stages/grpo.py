@@ -239,12 +239,13 @@ def run(cfg, run) -> StageResult:
         routing["routing_agreement"] = agreement
     reward_keys = ["reward"] + [f"rewards/{r.name}/mean" for r in rewards]
     model_dir, metrics = stage.save(tokenizer, source, plot=("rewards.png", reward_keys, "GRPO rewards"))
+
+    def logged(key: str) -> list[float]:
+        return [entry[key] for entry in trainer.state.log_history if key in entry]
+
     history = [h for h in trainer.state.log_history if "reward" in h]
-    logged = trainer.state.log_history
-    mismatch = [h[MismatchWarning.KEY] for h in logged if MismatchWarning.KEY in h]
-    mismatch_kl = [h[MismatchWarning.KL_KEY] for h in logged if MismatchWarning.KL_KEY in h]
-    clipped = [h["rollout/is_clipped_share"] for h in logged if "rollout/is_clipped_share" in h]
-    kept = [h["dynamic_sampling/kept_share"] for h in logged if "dynamic_sampling/kept_share" in h]
+    mismatch, mismatch_kl = logged(MismatchWarning.KEY), logged(MismatchWarning.KL_KEY)
+    clipped, kept = logged("rollout/is_clipped_share"), logged("dynamic_sampling/kept_share")
     return StageResult(
         checkpoint=str(model_dir),
         metrics={
