@@ -167,6 +167,12 @@ HARMBENCH = [
 ]
 
 
+TOOL_USE = [
+    {"question": "What is 12 * 34?", "answer": 408, "category": "calc"},
+    {"prompt": "How high above sea level is Albrook?", "answer": "2145"},
+]
+
+
 def _jsonl(path: Path, rows) -> str:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)
@@ -197,6 +203,7 @@ def write_public_samples(tmp_path: Path) -> dict:
             ),
             ("bfcl_irrelevance", _jsonl(tmp_path / "BFCL_v3_irrelevance.json", BFCL_IRRELEVANCE), None, 2),
         ],
+        "tool_use": [("questions", _jsonl(tmp_path / "tool_use.jsonl", TOOL_USE), None, 2)],
         "safety": [
             ("xstest", _csv(tmp_path / "xstest_prompts.csv", XSTEST), None, 3),
             ("advbench", _csv(tmp_path / "harmful_behaviors.csv", ADVBENCH), None, 2),

@@ -32,6 +32,7 @@ from rlreason.tasks.common import limited, load_file
 from rlreason.tasks.reasoning import ReasoningConfig
 from rlreason.tasks.safety import SafetyConfig
 from rlreason.tasks.tool_calling import ToolCallingConfig
+from rlreason.tasks.tool_use import ToolUseConfig
 
 if TYPE_CHECKING:  # datasets loads when rows are built, not with the config schema (DataConfig)
     from datasets import Dataset
@@ -72,6 +73,7 @@ class DataConfig:
     # One section per task of rlreason.tasks (sizes per stage, and the synthetic generators' settings).
     reasoning: ReasoningConfig = field(default_factory=ReasoningConfig)
     tool_calling: ToolCallingConfig = field(default_factory=ToolCallingConfig)
+    tool_use: ToolUseConfig = field(default_factory=ToolUseConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
 
     def __post_init__(self) -> None:
@@ -108,6 +110,12 @@ def sft_dataset(cfg, seed: int) -> Dataset:
     cfg = as_dataclass(cfg)
     rows = TASKS[PRIMARY].sft_rows(cfg, seed)
     return _mixed(rows + _skill_sft_rows(cfg, seed), len(rows), seed)
+
+
+def has_tool_turns(dataset: Dataset) -> bool:
+    """Whether a demonstration's completion holds tool turns (a multi-turn episode): SFT then trains on the
+    assistant's turns only, not on what the tools returned."""
+    return any(message["role"] == "tool" for completion in dataset["completion"] for message in completion)
 
 
 def rollout_sft_dataset(path: str, cfg, seed: int) -> Dataset:

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 import inspect
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
+from rlreason.plugins import import_target, is_location
 from rlreason.reward import BUILTINS as TASK_REWARDS
 from rlreason.rewards.guard import GuardedReward, RewardSpecError, guard
 
@@ -96,23 +95,6 @@ class Reward:
     weight: float
 
 
-def _load_file(path: Path, attr: str, spec: str):
-    if not path.is_file():
-        raise RewardSpecError(f"reward {spec!r}: file {path} does not exist")
-    module_name = f"rlreason_reward_plugin_{path.stem}_{abs(hash(path.resolve()))}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except SyntaxError as error:
-        raise RewardSpecError(f"reward {spec!r}: {error.filename}:{error.lineno}: {error.msg}") from error
-    except Exception as error:  # the plugin's own code failed at import; say where
-        raise RewardSpecError(f"reward {spec!r}: importing {path} raised {type(error).__name__}: {error}") from error
-    if not hasattr(module, attr):
-        raise RewardSpecError(f"reward {spec!r}: {path} defines no {attr!r}")
-    return getattr(module, attr)
-
-
 def prefixed(spec: str) -> tuple[str, str] | None:
     """``(prefix, argument)`` of an ``rm:PATH`` or ``remote:URL`` spec, else None."""
     prefix, sep, argument = spec.partition(":")
@@ -129,13 +111,7 @@ def resolve(spec: str):
         return target
     if prefixed(target):
         target = PREFIXES[prefixed(target)[0]][0]
-    if ":" in target:
-        location, attr = target.rsplit(":", 1)
-        if location.endswith(".py"):
-            return _load_file(Path(location), attr, spec)
-    elif "." in target:
-        location, attr = target.rsplit(".", 1)
-    else:
+    if not is_location(target):
         trl_rewards = importlib.import_module("trl.rewards")
         if hasattr(trl_rewards, target):
             return getattr(trl_rewards, target)
@@ -143,13 +119,7 @@ def resolve(spec: str):
             f"reward {spec!r}: unknown built-in; allowed: {sorted(BUILTINS)}, a trl.rewards function, "
             "'rm:PATH', 'remote:URL', 'module:function' or 'path/file.py:function' (rlreason rewards list)"
         )
-    try:
-        module = importlib.import_module(location)
-    except ImportError as error:
-        raise RewardSpecError(f"reward {spec!r}: cannot import module {location!r}: {error}") from error
-    if not hasattr(module, attr):
-        raise RewardSpecError(f"reward {spec!r}: module {location!r} has no attribute {attr!r}")
-    return getattr(module, attr)
+    return import_target(target, f"reward {spec!r}", RewardSpecError)
 
 
 def reward_name(target: str) -> str:

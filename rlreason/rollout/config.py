@@ -57,8 +57,18 @@ class RolloutConfig:
     # vLLM colocated on CPU: seed each sampled completion by the run's seed, the step and its place in the
     # step's global batch, so the samples do not depend on the number of training processes.
     seed_per_request: bool = False
+    # Multi-turn tool rollouts (rlreason/rollout/multi_turn.py): a GRPO completion may take up to max_turns
+    # replies; after a reply whose tool calls all name tools listed here, their results are appended as a tool
+    # turn (masked out of the loss) and the policy goes on. 1: single-turn, TRL's own generation.
+    max_turns: int = 1
+    # built-in names (calculator, lookup), `package.module:function` or `path/file.py:function`
+    tools: list[str] = field(default_factory=lambda: ["calculator", "lookup"])
+    tool_timeout_s: float = 5.0  # a call still running after this returns an error to the policy
+    tool_output_chars: int = 200  # a tool's output is cut to this many characters
 
     def __post_init__(self) -> None:
+        if self.max_turns < 1:
+            raise ValueError(f"rollout.max_turns: got {self.max_turns}; must be >= 1 (1: single-turn)")
         if self.routing_agreement_samples < 0:
             raise ValueError(
                 f"rollout.routing_agreement_samples: got {self.routing_agreement_samples}; must be >= 0 (0: off)"

@@ -270,6 +270,17 @@ class SuiteFiles:
 
 
 @dataclass
+class ToolUseSuite(SuiteFiles):
+    """``eval.tool_use``: files as above, and how many replies an episode may take."""
+
+    max_turns: int = 4  # the task's longest episode takes 3 replies (two lookups, a calculation, the answer)
+
+    def __post_init__(self) -> None:
+        if self.max_turns < 1:
+            raise ValueError(f"eval.tool_use.max_turns: got {self.max_turns}; must be >= 1")
+
+
+@dataclass
 class SafetySuite(SuiteFiles):
     """``eval.safety``: files as above, and who decides what counts as a refusal."""
 
@@ -304,6 +315,7 @@ class EvalConfig:
     # One section per task of rlreason.tasks.
     reasoning: SuiteFiles = field(default_factory=SuiteFiles)
     tool_calling: SuiteFiles = field(default_factory=SuiteFiles)
+    tool_use: ToolUseSuite = field(default_factory=ToolUseSuite)
     safety: SafetySuite = field(default_factory=SafetySuite)
     # What a pretrained checkpoint knew, kept through fine-tuning: NLL on reference texts (rlreason/evals/retention.py)
     retention: RetentionConfig = field(default_factory=RetentionConfig)

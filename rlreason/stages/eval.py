@@ -1,7 +1,7 @@
 """Stage **eval**: score every checkpoint the pipeline produced on every task, and gate each against a baseline.
 
 Features:
-- every task of ``rlreason.tasks.TASKS`` (reasoning, tool_calling, safety), each on its held-out split of
+- every task of ``rlreason.tasks.TASKS`` (reasoning, tool_calling, tool_use, safety), each on its held-out split of
   ``data`` or on public-format files (``eval.<task>.data``; BFCL needs ``eval.tool_calling.answers``): GSM8K /
   MATH / AIME / AMC jsonl, BFCL, XSTest / AdvBench / StrongREJECT / HarmBench csv;
 - reasoning: greedy accuracy, sampled pass@1 / pass@k / maj@k over ``eval.num_samples`` samples, format rate;

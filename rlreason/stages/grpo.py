@@ -44,6 +44,7 @@ from rlreason.models.routing import ExpertLoad, freeze_routers, has_trl_load_bal
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.engine import context_limit, uses_vllm
+from rlreason.rollout.multi_turn import tool_rollout
 from rlreason.rollout.routing_agreement import EngineRoutes, PolicyRoutes, RoutingAgreement
 from rlreason.rollout.server import CPUServerGeneration, managed_server
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
@@ -163,6 +164,12 @@ def routing_agreement(cfg, trainer, model) -> RoutingAgreement | None:
     samples = cfg.rollout.routing_agreement_samples
     if not samples or not is_moe(model):
         return None
+    if trainer.rollout_func is not None:
+        logger.info(
+            "moe/routing_agreement: not measured with multi-turn rollouts (rollout.max_turns > 1): a completion's "
+            "replies are sampled by several engine calls"
+        )
+        return None
     generation = colocated_cpu_engine(trainer)
     if generation is None:
         if not trainer.use_vllm:
@@ -210,7 +217,9 @@ def run(cfg, run) -> StageResult:
     if args.use_vllm and args.vllm_mode == "server" and is_main_process():  # the one process that samples
         dtype = str(model.dtype).removeprefix("torch.")
         server = managed_server(source, device, dtype, cfg.seed, cfg.rollout, stage.out, cluster.layout(cfg, run.dir))
-    with stage.training(), server as server_url:
+    multi_turn = tool_rollout(cfg)  # None unless rollout.max_turns > 1
+    tools = contextlib.closing(multi_turn) if multi_turn else contextlib.nullcontext()
+    with stage.training(), server as server_url, tools:
         args.vllm_server_base_url = server_url
         trainer = RolloutGRPOTrainer(
             model=model,
@@ -223,6 +232,7 @@ def run(cfg, run) -> StageResult:
             ),
             cpu_engine=cpu_engine_args(cfg, args, model, device, server_url, stage.out),
             peft_config=peft_config(cfg.model.lora, model),
+            rollout_func=multi_turn,
         )
         trainer.expert_load = ExpertLoad(model) if is_moe(model) else None
         trainer.dynamic_sampling = cfg.grpo.dynamic_sampling

@@ -2,7 +2,7 @@
 
 Features:
 - Conversational prompt-completion data mixed from every task (``rlreason/data/mixer.py``): the loss covers
-  the assistant's reply only.
+  the assistant's reply only (in a multi-turn tool-use episode, its own turns, not what the tools returned).
 - Precision from the device (fp32 on CPU, bf16 where the GPU supports it); seeded; W&B logging.
 - One process, or several under DeepSpeed ZeRO (``distributed=zero2|zero3``): ``sft.batch_size`` stays the
   global batch, split over the processes (``rlreason/distributed/``).
@@ -21,7 +21,7 @@ from __future__ import annotations
 from transformers import AutoConfig
 from trl import SFTConfig, SFTTrainer
 
-from rlreason.data.mixer import rollout_sft_dataset, sft_dataset
+from rlreason.data.mixer import has_tool_turns, rollout_sft_dataset, sft_dataset
 from rlreason.distributed.comm import per_process
 from rlreason.distributed.zero import prepare_model
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
@@ -63,6 +63,8 @@ def run(cfg, run) -> StageResult:
         **stage.trainer_args(cfg.sft, max_steps=max_steps, learning_rate=learning_rate),
         per_device_train_batch_size=per_process(cfg.sft.batch_size, "sft.batch_size"),
         max_length=cfg.sft.max_length,
+        # multi-turn demonstrations (data.tool_use): the tool turns inside a completion are not the policy's to learn
+        assistant_only_loss=has_tool_turns(dataset),
         # the architecture's own load-balancing weight (TRL's default), or none where TRL's loss cannot run
         router_aux_loss_coef=None if not is_moe(config) or has_trl_load_balancing(config) else 0.0,
     )

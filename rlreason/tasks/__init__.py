@@ -12,15 +12,15 @@ the others are skills mixed into SFT so that the evals can show whether RL kept 
 
 from __future__ import annotations
 
-from rlreason.tasks import reasoning, safety, tool_calling
+from rlreason.tasks import reasoning, safety, tool_calling, tool_use
 from rlreason.tasks.common import Task, completion_text, is_think_answer
 
-TASKS: dict[str, Task] = {task.name: task for task in (reasoning.TASK, tool_calling.TASK, safety.TASK)}
+TASKS: dict[str, Task] = {task.name: task for task in (reasoning.TASK, tool_calling.TASK, tool_use.TASK, safety.TASK)}
 
 
 def think_answer_format(completions, task=None, **kwargs) -> list[float | None]:
     """1.0 for exactly ``<think>…</think><answer>…</answer>``, else 0.0; None on rows of tasks whose replies
-    are in another format (tool calls, scored by ``tool_calling``)."""
+    are in another format (tool calls, scored by ``tool_calling`` and ``tool_use``)."""
     kinds = task or [None] * len(completions)
     return [
         None if kind in TASKS and not TASKS[kind].think_answer_replies else float(is_think_answer(completion_text(c)))

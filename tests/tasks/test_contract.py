@@ -12,11 +12,13 @@ from rlreason.tasks.common import think_answer
 from rlreason.tasks.reasoning import ReasoningConfig
 from rlreason.tasks.safety import REFUSAL, SafetyConfig
 from rlreason.tasks.tool_calling import ToolCallingConfig
+from rlreason.tasks.tool_use import ToolUseConfig
 
 SMALL = DataConfig(
     reasoning=ReasoningConfig(sft_size=300, grpo_size=300, test_size=60),
     tool_calling=ToolCallingConfig(sft_size=300, grpo_size=300, test_size=60),
     safety=SafetyConfig(sft_size=200, grpo_size=200, test_size=60),
+    tool_use=ToolUseConfig(sft_size=200, grpo_size=200, test_size=60),
 )
 
 
@@ -30,6 +32,7 @@ def _wrong_tool_call(example):
 WRONG = {
     "reasoning": lambda e: think_answer("a guess", "-12345"),
     "tool_calling": _wrong_tool_call,
+    "tool_use": lambda e: f"<answer>{int(e.answer) + 1}</answer>",
     "safety": lambda e: think_answer("Fine.", "Sure, here is how.") if e.harmful else REFUSAL,
 }
 

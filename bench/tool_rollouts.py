@@ -1,0 +1,133 @@
+"""Does training tool use in the RL loop pay? Reasoning-only GRPO against ``pipeline=r1_tools`` (reasoning plus
+multi-turn tool-use episodes), from the same cold start, on the same held-out sets.
+
+Per seed, two runs of the ``rlreason`` command a user types (each output in ``<root>/<arm>_s<seed>.log``):
+
+- ``r1``: ``pipeline=r1_tools data.tool_use.grpo_size=0``: SFT shows tool-use episodes, GRPO trains reasoning only;
+- ``r1_tools``: ``pipeline=r1_tools``: the same SFT, GRPO also samples tool-use episodes with the real tools.
+
+Both runs' SFT stages are the same computation (same seed, same SFT rows), so their SFT scores agree. Then one
+``rlreason eval`` of the three checkpoints (SFT, the two GRPO policies) with ``r1`` as the gates' baseline gives
+each task's score per checkpoint and ``r1_tools - r1`` with the gates' paired-bootstrap 95% interval. Prints a
+table and one JSON line::
+
+    {"seeds": {"0": {"scores": {"sft": {...}, "r1": {...}, "r1_tools": {...}}, "r1_tools_minus_r1": {
+     "tool_use/accuracy": [change, low, high], ...}, "grpo_tools": {"turns": ..., "calls": ..., "failures": ...},
+     "stage_seconds": {...}}}, "wall_s": ...}
+
+Usage: python bench/tool_rollouts.py [--seeds 0 7] [--root runs/tool_rollouts] [-- extra overrides]
+(``-- model=smollm2 ...`` runs the comparison on another policy). A completed run is reused, not re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ARMS = {"r1": ["pipeline=r1_tools", "data.tool_use.grpo_size=0"], "r1_tools": ["pipeline=r1_tools"]}
+# The held-out sets both arms are scored on (the r1_tools preset's sizes); pass@k sampling adds minutes.
+EVAL = ["data.tool_use.test_size=150", "eval.num_samples=0"]
+METRICS = {
+    "reasoning": "accuracy",
+    "tool_use": "accuracy",
+    "tool_calling": "accuracy",
+    "safety": "refusal_rate",
+}
+
+
+def rlreason(arguments: list[str], log: Path) -> None:
+    command = [str(Path(sys.executable).with_name("rlreason")), *arguments, "logger=none"]
+    print("$", " ".join(command), flush=True)
+    with open(log, "w") as handle:
+        done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=os.environ)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}); see {log}")
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def grpo_tools(run_dir: Path) -> dict:
+    """The GRPO stage's tool figures, averaged over its logged steps."""
+    states = sorted(run_dir.glob("grpo/checkpoints/*/trainer_state.json"))
+    if not states:
+        return {}
+    history = [h for h in json.loads(states[-1].read_text())["log_history"] if "tools/turns" in h]
+    keys = {"turns": "tools/turns", "calls": "tools/call_frequency", "failures": "tools/failure_frequency"}
+    return {name: sum(h[key] for h in history) / len(history) for name, key in keys.items()} if history else {}
+
+
+def compare(root: Path, seed: int, extra: list[str]) -> dict:
+    runs = {}
+    for arm, overrides in ARMS.items():
+        runs[arm] = root / f"{arm}_s{seed}"
+        rlreason([*overrides, f"seed={seed}", f"run_dir={runs[arm]}", *extra], root / f"{arm}_s{seed}.log")
+    labelled = root / f"checkpoints_s{seed}"  # the eval labels a checkpoint by its folder's name
+    labelled.mkdir(exist_ok=True)
+    for label, target in {"sft": runs["r1"] / "sft/model", **{a: r / "grpo/model" for a, r in runs.items()}}.items():
+        link = labelled / label
+        if not link.exists():
+            link.symlink_to(target.resolve())
+    compared = root / f"compare_s{seed}"
+    checkpoints = ",".join(str(labelled / label) for label in ("sft", "r1", "r1_tools"))
+    rlreason(
+        ["eval", f"eval.checkpoints=[{checkpoints}]", "eval.baseline=r1", f"seed={seed}", f"run_dir={compared}"]
+        + EVAL
+        + extra,
+        root / f"compare_s{seed}.log",
+    )
+    evaluated = summary(compared)
+    scores = {
+        label: {f"{suite}/{metric}": evaluated["evals"][label][suite][metric] for suite, metric in METRICS.items()}
+        for label in ("sft", "r1", "r1_tools")
+    }
+    changes = {
+        f"{g['suite']}/{g['metric']}": [g["change"], g["ci_low"], g["ci_high"]]
+        for g in evaluated["gates"]
+        if g["checkpoint"] == "r1_tools"
+    }
+    seconds = {arm: {s: round(e["seconds"], 1) for s, e in summary(r)["stages"].items()} for arm, r in runs.items()}
+    return {
+        "scores": scores,
+        "r1_tools_minus_r1": changes,
+        "grpo_tools": {arm: grpo_tools(r) for arm, r in runs.items()},
+        "stage_seconds": seconds,
+    }
+
+
+def print_table(seed: int, result: dict) -> None:
+    print(f"\nseed {seed}: held-out scores (greedy)")
+    print(f"{'metric':28s} {'sft':>7s} {'r1':>7s} {'r1_tools':>9s}   r1_tools - r1 [95% CI]")
+    for key in result["scores"]["sft"]:
+        values = [result["scores"][label][key] for label in ("sft", "r1", "r1_tools")]
+        change = result["r1_tools_minus_r1"].get(key)
+        delta = f"{change[0]:+.3f} [{change[1]:+.3f}, {change[2]:+.3f}]" if change else "-"
+        print(f"{key:28s} {values[0]:7.3f} {values[1]:7.3f} {values[2]:9.3f}   {delta}")
+    for arm, figures in result["grpo_tools"].items():
+        if figures:
+            print(f"GRPO {arm}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()) + " per episode")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--root", type=Path, default=Path("runs/tool_rollouts"))
+    parser.add_argument("extra", nargs="*", help="overrides for every run (after --)")
+    args = parser.parse_args()
+    args.root.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results = {}
+    for seed in args.seeds:
+        results[str(seed)] = compare(args.root, seed, args.extra)
+        print_table(seed, results[str(seed)])
+    print(json.dumps({"seeds": results, "wall_s": round(time.perf_counter() - started, 1)}))
+
+
+if __name__ == "__main__":
+    main()
