@@ -11,9 +11,10 @@ Both runs' SFT stages are the same computation (same seed, same SFT rows), so th
 each task's score per checkpoint and ``r1_tools - r1`` with the gates' paired-bootstrap 95% interval. Prints a
 table and one JSON line::
 
-    {"seeds": {"0": {"scores": {"sft": {...}, "r1": {...}, "r1_tools": {...}}, "r1_tools_minus_r1": {
-     "tool_use/accuracy": [change, low, high], ...}, "grpo_tools": {"turns": ..., "calls": ..., "failures": ...},
-     "stage_seconds": {...}}}, "wall_s": ...}
+    {"seeds": {"0": {"scores": {"sft": {...}, "r1": {...}, "r1_tools": {...}},
+                     "r1_tools_minus_r1": {"tool_use/accuracy": [change, low, high], ...},
+                     "grpo_tools": {"r1_tools": {"turns": ..., "call_frequency": ..., "failure_frequency": ...}},
+                     "stage_seconds": {...}}}, "wall_s": ...}
 
 Usage: python bench/tool_rollouts.py [--seeds 0 7] [--root runs/tool_rollouts] [-- extra overrides]
 (``-- model=smollm2 ...`` runs the comparison on another policy). A completed run is reused, not re-run.
@@ -53,16 +54,6 @@ def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
-def grpo_tools(run_dir: Path) -> dict:
-    """The GRPO stage's tool figures, averaged over its logged steps."""
-    states = sorted(run_dir.glob("grpo/checkpoints/*/trainer_state.json"))
-    if not states:
-        return {}
-    history = [h for h in json.loads(states[-1].read_text())["log_history"] if "tools/turns" in h]
-    keys = {"turns": "tools/turns", "calls": "tools/call_frequency", "failures": "tools/failure_frequency"}
-    return {name: sum(h[key] for h in history) / len(history) for name, key in keys.items()} if history else {}
-
-
 def compare(root: Path, seed: int, extra: list[str]) -> dict:
     runs = {}
     for arm, overrides in ARMS.items():
@@ -96,7 +87,7 @@ def compare(root: Path, seed: int, extra: list[str]) -> dict:
     return {
         "scores": scores,
         "r1_tools_minus_r1": changes,
-        "grpo_tools": {arm: grpo_tools(r) for arm, r in runs.items()},
+        "grpo_tools": {arm: summary(r)["stages"]["grpo"]["metrics"].get("tools", {}) for arm, r in runs.items()},
         "stage_seconds": seconds,
     }
 
@@ -111,7 +102,7 @@ def print_table(seed: int, result: dict) -> None:
         print(f"{key:28s} {values[0]:7.3f} {values[1]:7.3f} {values[2]:9.3f}   {delta}")
     for arm, figures in result["grpo_tools"].items():
         if figures:
-            print(f"GRPO {arm}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()) + " per episode")
+            print(f"GRPO {arm}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()) + " (GRPO steps' mean)")
 
 
 def main() -> None:

@@ -29,6 +29,9 @@ from rlreason.errors import UserError
 from rlreason.tasks.tool_use import calls_in
 from rlreason.tools.box import ToolBox
 
+# Logged every generation: replies per episode, calls per episode (TRL's name), the failed share of calls (TRL's).
+TOOL_METRICS = ("tools/turns", "tools/call_frequency", "tools/failure_frequency")
+
 
 class ToolRollout:
     """``rollout_func(prompts, trainer)`` for ``GRPOTrainer``: multi-turn episodes with the tools of ``box``."""
@@ -93,10 +96,9 @@ class ToolRollout:
         local = torch.tensor([[e.turns, e.calls, e.failures] for e in episodes], dtype=torch.float32, device=device)
         turns, calls, failures = trainer.accelerator.gather(local).sum(dim=0).tolist()
         count = trainer.accelerator.gather(torch.tensor([len(episodes)], device=device)).sum().item()
-        metrics = trainer._metrics[mode]
-        metrics["tools/turns"].append(turns / count)
-        metrics["tools/call_frequency"].append(calls / count)
-        metrics["tools/failure_frequency"].append(failures / calls if calls else 0.0)
+        figures = (turns / count, calls / count, failures / calls if calls else 0.0)
+        for key, value in zip(TOOL_METRICS, figures, strict=True):
+            trainer._metrics[mode][key].append(value)
 
 
 def _or_none(logprobs, count: int) -> list:

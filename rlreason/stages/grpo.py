@@ -44,7 +44,7 @@ from rlreason.models.routing import ExpertLoad, freeze_routers, has_trl_load_bal
 from rlreason.rewards import build_rewards
 from rlreason.rollout.colocate import CPUColocateGeneration
 from rlreason.rollout.engine import context_limit, uses_vllm
-from rlreason.rollout.multi_turn import tool_rollout
+from rlreason.rollout.multi_turn import TOOL_METRICS, tool_rollout
 from rlreason.rollout.routing_agreement import EngineRoutes, PolicyRoutes, RoutingAgreement
 from rlreason.rollout.server import CPUServerGeneration, managed_server
 from rlreason.rollout.trainer import MismatchWarning, RolloutGRPOTrainer
@@ -253,9 +253,13 @@ def run(cfg, run) -> StageResult:
     def logged(key: str) -> list[float]:
         return [entry[key] for entry in trainer.state.log_history if key in entry]
 
+    def mean(values: list[float]) -> float | None:
+        return sum(values) / len(values) if values else None
+
     history = [h for h in trainer.state.log_history if "reward" in h]
     mismatch, mismatch_kl = logged(MismatchWarning.KEY), logged(MismatchWarning.KL_KEY)
     clipped, kept = logged("rollout/is_clipped_share"), logged("dynamic_sampling/kept_share")
+    tools_used = {key.removeprefix("tools/"): mean(logged(key)) for key in TOOL_METRICS}
     return StageResult(
         checkpoint=str(model_dir),
         metrics={
@@ -267,10 +271,12 @@ def run(cfg, run) -> StageResult:
             "max_logp_difference": max(mismatch) if mismatch else None,
             # KL(engine || policy) on the sampled tokens, and the share of importance ratios out of the clip range
             "mismatch_kl_max": max(mismatch_kl) if mismatch_kl else None,
-            "is_clipped_share_mean": sum(clipped) / len(clipped) if clipped else None,
+            "is_clipped_share_mean": mean(clipped),
             "importance_sampling": importance_sampling_mode(cfg, device) if args.use_vllm else None,
             # dynamic sampling: the first round's share of groups whose rewards differ, over the run
-            **({"dynamic_sampling_kept_share": sum(kept) / len(kept)} if kept else {}),
+            **({"dynamic_sampling_kept_share": mean(kept)} if kept else {}),
+            # multi-turn tool rollouts: replies and calls per episode, failed share of calls, over the run
+            **({"tools": tools_used} if multi_turn else {}),
             # per reward: calls, samples scored, samples that failed (rank 0's; W&B has rewards/<name>/failed)
             "rewards": {r.name: r.fn.stats() for r in rewards},
             **({"moe": routing} if routing else {}),

@@ -13,7 +13,11 @@ back as a tool turn, and the episode goes on until the policy answers ``<answer>
   on their results, then the answer (3 turns).
 
 A demonstration (SFT) is the whole conversation (user, assistant call, tool result, …, assistant answer); the
-loss covers the assistant turns only. GRPO rows sample it live (``rollout.max_turns`` > 1,
+loss covers the assistant turns only. As the reasoning task's teacher cuts corners, this one is deliberately
+imperfect too: with probability ``skip_rate`` it answers at once with an estimate (the value rounded to one
+significant digit) instead of calling the tools, as demonstrations distilled from a model that often guesses
+would. SFT imitates the habit; a reward on the final answer can teach the policy that calling pays. GRPO rows
+sample it live (``rollout.max_turns`` > 1,
 :mod:`rlreason.rollout.multi_turn`), with the tool results masked out of the loss. Splits are decided by the
 computation asked for (the expression, the town and field), so a test question is never a training one.
 
@@ -36,6 +40,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlreason.errors import UserError
 from rlreason.tasks.common import (
     SuiteResult,
     Task,
@@ -65,6 +70,12 @@ class ToolUseConfig:
     sft_size: int = 0
     grpo_size: int = 0
     test_size: int = 0
+    # the teacher's share of demonstrations that answer with an estimate instead of calling the tools
+    skip_rate: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.skip_rate <= 1:
+            raise UserError(f"data.tool_use.skip_rate: got {self.skip_rate}; must be between 0 and 1")
 
 
 @dataclass
@@ -205,11 +216,24 @@ def transcript(messages: list[dict]) -> str:
     return "\n".join(m["content"] for m in messages)
 
 
+def estimate(value: str) -> str:
+    """The imperfect teacher's answer without a tool: the value rounded to one significant digit."""
+    number = int(value)
+    return str(round(number, 1 - len(str(abs(number)))))
+
+
 def sft_rows(data_cfg, seed: int) -> list[dict]:
-    return [
-        {"prompt": e.prompt, "completion": demonstration(e), "tools": tool_schemas()}
-        for e in generate("train", data_cfg.tool_use.sft_size, seed)
-    ]
+    """Demonstrations: whole episodes, or (``skip_rate`` of them, the teacher's habit) an estimate at once."""
+    cfg = data_cfg.tool_use
+    teacher = random.Random(f"{seed}-tool-use-teacher")
+    rows = []
+    for example in generate("train", cfg.sft_size, seed):
+        if teacher.random() < cfg.skip_rate:
+            completion = [{"role": "assistant", "content": final_reply(estimate(example.answer))}]
+        else:
+            completion = demonstration(example)
+        rows.append({"prompt": example.prompt, "completion": completion, "tools": tool_schemas()})
+    return rows
 
 
 def grpo_examples(data_cfg, seed: int) -> list[ToolUseExample]:

@@ -29,6 +29,7 @@ TOOL_POLICY = [
     "data.safety.sft_size=0",
     "data.tool_use.sft_size=600",
     "data.tool_use.grpo_size=16",
+    "data.tool_use.skip_rate=0",  # a teacher that always calls: every demonstration shows the tools at work
     "model.tiny_moe.tokenizer_corpus_size=200",
 ]
 
@@ -92,6 +93,14 @@ def test_tool_results_come_back_as_masked_tool_turns_and_the_episode_goes_on(too
     (kwargs,) = rewarded
     assert len(kwargs["tool_failures"]) == 16 and max(kwargs["turns"]) > 1
     assert [t > 1 for t in kwargs["turns"]] == [c > 0 for c in kwargs["tool_calls"]]
+
+
+def test_the_grpo_stage_samples_episodes_and_reports_how_tools_were_used(tool_policy):
+    cfg = compose([f"run_dir={tool_policy.dir}", *TOOL_POLICY, "rollout=hf", "reward=tools"])
+    metrics = grpo.run(cfg, tool_policy).metrics
+    assert metrics["tools"]["turns"] > 1 and metrics["tools"]["call_frequency"] > 0
+    assert 0 <= metrics["tools"]["failure_frequency"] <= 1
+    assert metrics["rewards"]["tool_use"]["samples"] == 16
 
 
 def test_single_turn_needs_no_rollout_and_collective_engines_are_refused(tmp_path):

@@ -7,13 +7,17 @@ from collections import Counter
 import pytest
 
 from rlreason.data.mixer import DataConfig, has_tool_turns, sft_dataset
+from rlreason.errors import UserError
+from rlreason.tasks import TASKS
 from rlreason.tasks.common import split_of
 from rlreason.tasks.reasoning import ReasoningConfig
 from rlreason.tasks.safety import SafetyConfig
 from rlreason.tasks.tool_calling import ToolCallingConfig
 from rlreason.tasks.tool_use import (
     Episode,
+    ToolUseConfig,
     demonstration,
+    estimate,
     generate,
     gold_completion,
     load_public,
@@ -155,3 +159,19 @@ def test_public_file_questions_and_answers_are_read_with_their_lines(tmp_path):
         and score(["<answer>42</answer>"], [example]).metrics["calc_accuracy"] == 1.0
     )
     assert Episode([]).turns == 0
+
+
+def test_the_imperfect_teacher_answers_a_share_of_demonstrations_with_an_estimate_and_no_call():
+    data = DataConfig(tool_use=ToolUseConfig(sft_size=400, skip_rate=0.5))
+    rows = TASKS["tool_use"].sft_rows(data, seed=0)
+    examples = generate("train", 400, seed=0)
+    skipped = [(r, e) for r, e in zip(rows, examples) if len(r["completion"]) == 1]
+    assert 0.4 < len(skipped) / len(rows) < 0.6
+    for row, example in skipped:
+        assert "<tool_call>" not in row["completion"][0]["content"]
+        assert row["completion"][0]["content"] == f"<answer>{estimate(example.answer)}</answer>"
+    assert sum(not check_episode(r["completion"][0]["content"], e) for r, e in skipped) > 0.9 * len(skipped)
+    perfect = TASKS["tool_use"].sft_rows(DataConfig(tool_use=ToolUseConfig(sft_size=50, skip_rate=0.0)), seed=0)
+    assert all(len(r["completion"]) > 1 for r in perfect)
+    with pytest.raises(UserError, match="data.tool_use.skip_rate: got 1.5"):
+        ToolUseConfig(skip_rate=1.5)
