@@ -33,12 +33,17 @@ from pathlib import Path
 ARMS = {"r1": ["pipeline=r1_tools", "data.tool_use.grpo_size=0"], "r1_tools": ["pipeline=r1_tools"]}
 # The held-out sets both arms are scored on (the r1_tools preset's sizes); pass@k sampling adds minutes.
 EVAL = ["data.tool_use.test_size=150", "eval.num_samples=0"]
-METRICS = {
-    "reasoning": "accuracy",
-    "tool_use": "accuracy",
-    "tool_calling": "accuracy",
-    "safety": "refusal_rate",
-}
+# (suite, metric) per table row; the gated ones (each task's accuracy, safety's rates) get r1_tools - r1 with a CI
+METRICS = (
+    ("reasoning", "accuracy"),
+    ("tool_use", "accuracy"),
+    ("tool_use", "calc_accuracy"),
+    ("tool_use", "lookup_accuracy"),
+    ("tool_use", "tool_use_rate"),
+    ("tool_use", "turns_per_episode"),
+    ("tool_calling", "accuracy"),
+    ("safety", "refusal_rate"),
+)
 
 
 def rlreason(arguments: list[str], log: Path) -> None:
@@ -75,7 +80,7 @@ def compare(root: Path, seed: int, extra: list[str]) -> dict:
     )
     evaluated = summary(compared)
     scores = {
-        label: {f"{suite}/{metric}": evaluated["evals"][label][suite][metric] for suite, metric in METRICS.items()}
+        label: {f"{suite}/{metric}": evaluated["evals"][label][suite].get(metric) for suite, metric in METRICS}
         for label in ("sft", "r1", "r1_tools")
     }
     changes = {
@@ -96,7 +101,7 @@ def print_table(seed: int, result: dict) -> None:
     print(f"\nseed {seed}: held-out scores (greedy)")
     print(f"{'metric':28s} {'sft':>7s} {'r1':>7s} {'r1_tools':>9s}   r1_tools - r1 [95% CI]")
     for key in result["scores"]["sft"]:
-        values = [result["scores"][label][key] for label in ("sft", "r1", "r1_tools")]
+        values = [result["scores"][label][key] or 0.0 for label in ("sft", "r1", "r1_tools")]
         change = result["r1_tools_minus_r1"].get(key)
         delta = f"{change[0]:+.3f} [{change[1]:+.3f}, {change[2]:+.3f}]" if change else "-"
         print(f"{key:28s} {values[0]:7.3f} {values[1]:7.3f} {values[2]:9.3f}   {delta}")

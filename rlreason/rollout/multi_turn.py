@@ -61,14 +61,12 @@ class ToolRollout:
                 if not self.box.runs(calls):
                     continue
                 results = [self.box.run(call) for call in calls]
-                episode.calls += len(results)
-                episode.failures += sum(r.failed for r in results)
                 tool_ids = trainer._get_tool_suffix_ids(
                     [{"role": "tool", "name": r.name, "content": r.output} for r in results]
                 )
-                if len(episode.ids) + len(tool_ids) >= limit:  # no room left for another reply
+                if len(episode.ids) + len(tool_ids) >= limit:  # no room for the results and another reply
                     continue
-                episode.add_tool_turn(tool_ids)
+                episode.add_tool_turn(tool_ids, results)
                 following.append(i)
             if not following:
                 break
@@ -129,7 +127,10 @@ class Episode:
             self.logprobs += logprobs if logprobs is not None else [0.0] * len(ids)
         self.turns += 1
 
-    def add_tool_turn(self, ids: list[int]) -> None:
+    def add_tool_turn(self, ids: list[int], results) -> None:
+        """The tool turn's ids (the chat template's rendering of ``results``, ToolResults of the calls)."""
+        self.calls += len(results)
+        self.failures += sum(result.failed for result in results)
         self.ids += ids
         self.mask += [0] * len(ids)
         if self.logprobs is not None:
