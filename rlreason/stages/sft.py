@@ -2,7 +2,8 @@
 
 Features:
 - Conversational prompt-completion data mixed from every task (``rlreason/data/mixer.py``): the loss covers
-  the assistant's reply only (in a multi-turn tool-use episode, its own turns, not what the tools returned).
+  the assistant's reply only (in a multi-turn tool-use episode, its own turns, not what the tools returned:
+  TRL's assistant-only loss where the chat template allows it, else one row per assistant turn).
 - Precision from the device (fp32 on CPU, bf16 where the GPU supports it); seeded; W&B logging.
 - One process, or several under DeepSpeed ZeRO (``distributed=zero2|zero3``): ``sft.batch_size`` stays the
   global batch, split over the processes (``rlreason/distributed/``).
@@ -21,7 +22,7 @@ from __future__ import annotations
 from transformers import AutoConfig
 from trl import SFTConfig, SFTTrainer
 
-from rlreason.data.mixer import has_tool_turns, rollout_sft_dataset, sft_dataset
+from rlreason.data.mixer import has_tool_turns, one_row_per_turn, rollout_sft_dataset, sft_dataset
 from rlreason.distributed.comm import per_process
 from rlreason.distributed.zero import prepare_model
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
@@ -37,6 +38,20 @@ CONFIG_KEYS = ("seed", "data", "model.lora", "sft")
 class SFTStageTrainer(LogsExpertLoad, ResumeConvertedWeights, SFTTrainer):
     """TRL's ``SFTTrainer``, resuming an MoE with its trained experts (``ResumeConvertedWeights``) and logging
     its expert load (``LogsExpertLoad``)."""
+
+
+def trains_assistant_turns(tokenizer) -> bool:
+    """Whether TRL's assistant-only loss works with the checkpoint's chat template: it has ``{% generation %}``
+    markers (the tiny MoE's has), or TRL knows how to add them (Qwen3, Llama 3 and other templates it patches)."""
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    if has_generation_markers(tokenizer.chat_template):
+        return True
+    try:
+        get_training_chat_template(tokenizer)
+    except ValueError:
+        return False
+    return True
 
 
 def training_data(cfg, run):
@@ -59,12 +74,15 @@ def run(cfg, run) -> StageResult:
     tokenizer = load_tokenizer(source)
     config = AutoConfig.from_pretrained(source)
     dataset, max_steps, learning_rate = training_data(cfg, run)
+    # multi-turn demonstrations (data.tool_use): the tool turns inside a completion are not the policy's to learn
+    assistant_only = has_tool_turns(dataset)
+    if assistant_only and not trains_assistant_turns(tokenizer):
+        dataset, assistant_only = one_row_per_turn(dataset), False
     args = SFTConfig(
         **stage.trainer_args(cfg.sft, max_steps=max_steps, learning_rate=learning_rate),
         per_device_train_batch_size=per_process(cfg.sft.batch_size, "sft.batch_size"),
         max_length=cfg.sft.max_length,
-        # multi-turn demonstrations (data.tool_use): the tool turns inside a completion are not the policy's to learn
-        assistant_only_loss=has_tool_turns(dataset),
+        assistant_only_loss=assistant_only,
         # the architecture's own load-balancing weight (TRL's default), or none where TRL's loss cannot run
         router_aux_loss_coef=None if not is_moe(config) or has_trl_load_balancing(config) else 0.0,
     )

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from rlreason.data.mixer import DataConfig, has_tool_turns, sft_dataset
+from rlreason.data.mixer import DataConfig, has_tool_turns, one_row_per_turn, sft_dataset
 from rlreason.errors import UserError
 from rlreason.tasks import TASKS
 from rlreason.tasks.common import split_of
@@ -94,7 +94,14 @@ def test_multi_turn_demonstrations_are_flagged_for_an_assistant_only_loss():
     )
     assert not has_tool_turns(sft_dataset(data, seed=0))
     data.tool_use.sft_size = 5
-    assert has_tool_turns(sft_dataset(data, seed=0))
+    data.tool_use.skip_rate = 0.0
+    mixed = sft_dataset(data, seed=0)
+    assert has_tool_turns(mixed)
+    split = one_row_per_turn(mixed)
+    assert not has_tool_turns(split) and len(split) > len(mixed)  # every tool output moved into a prompt
+    turns = [row for row in split if any(m["role"] == "tool" for m in row["prompt"])]
+    assert turns and all(row["prompt"][-1]["role"] == "tool" for row in turns)
+    assert all(row["completion"][0]["role"] == "assistant" and len(row["completion"]) == 1 for row in split)
 
 
 class EchoCalls:
