@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from transformers import AutoConfig
 from trl import SFTConfig, SFTTrainer
+from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
 from rlreason.data.mixer import has_tool_turns, one_row_per_turn, rollout_sft_dataset, sft_dataset
 from rlreason.distributed.comm import per_process
@@ -42,9 +43,7 @@ class SFTStageTrainer(LogsExpertLoad, ResumeConvertedWeights, SFTTrainer):
 
 def trains_assistant_turns(tokenizer) -> bool:
     """Whether TRL's assistant-only loss works with the checkpoint's chat template: it has ``{% generation %}``
-    markers (the tiny MoE's has), or TRL knows how to add them (Qwen3, Llama 3 and other templates it patches)."""
-    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
-
+    markers (the tiny MoE's has), or TRL knows how to add them (``get_training_chat_template``)."""
     if has_generation_markers(tokenizer.chat_template):
         return True
     try:
