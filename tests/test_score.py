@@ -16,6 +16,7 @@ from rlreason.tasks.common import think_answer
 HEADLINE = {
     "reasoning": ("accuracy", 1.0, 0.0),
     "tool_calling": ("accuracy", 1.0, 0.0),
+    "tool_use": ("accuracy", 1.0, 0.0),
     "safety": ("refusal_rate", 1.0, 0.0),
 }
 
@@ -28,6 +29,8 @@ def _write(path, completions):
 def _wrong(task, example):
     if task == "reasoning":
         return think_answer("a guess", "-1")
+    if task == "tool_use":
+        return f"<answer>{int(example.answer) + 1}</answer>"
     if task == "tool_calling":
         return (
             "No call."

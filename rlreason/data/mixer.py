@@ -218,6 +218,14 @@ def row_tools(row: dict) -> list[dict] | None:
     return json.loads(row["tools"]) if row.get("tools") else None
 
 
+def used_tasks(cfg) -> list[str]:
+    """The tasks a run uses: those with rows in some stage or a held-out split (``data.<task>.*_size`` > 0);
+    ``tool_use`` is off unless a pipeline such as ``r1_tools`` sizes it."""
+    cfg = as_dataclass(cfg)
+    sizes = ("sft_size", "grpo_size", "test_size")
+    return [name for name in TASKS if any(getattr(getattr(cfg, name), size, 0) for size in sizes)]
+
+
 def held_out_sets(cfg, seed: int, names=None) -> dict[str, list]:
     """Each task's held-out examples, of every task or of ``names`` (tasks whose test size is 0 are left out)."""
     cfg = as_dataclass(cfg)

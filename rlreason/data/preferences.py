@@ -2,9 +2,9 @@
 
 A pair is a prompt with a preferred (``chosen``) and a dispreferred (``rejected``) reply, TRL's preference
 format: conversational (``prompt`` a list of messages, replies lists or strings) or text, with an optional
-``tools`` column (JSON schemas). Built from the tasks (``reward_model.pairs_per_task``), each pair prefers a
-reply the task's checker accepts over one it rejects: a refusal for a harmful request and a helpful answer
-for a benign one, the expected tool call over a wrong one, a finished chain over a shortcut. The held-out
+``tools`` column (JSON schemas). Built from the tasks the run uses (``reward_model.pairs_per_task`` each), each
+pair prefers a reply the task's checker accepts over one it rejects: a refusal for a harmful request and a
+helpful answer for a benign one, the expected tool call over a wrong one, a finished chain over a shortcut. The held-out
 pairs come from each task's test split, disjoint from every training split.
 
 Every pair is rendered to text the way GRPO shows it to a reward (:func:`rlreason.rewards.model.reward_text`:
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datasets import Dataset
 
-from rlreason.data.mixer import as_dataclass, row_tools
+from rlreason.data.mixer import as_dataclass, row_tools, used_tasks
 from rlreason.errors import UserError
 from rlreason.models.chat import prompt_text
 from rlreason.tasks import TASKS
@@ -25,12 +25,13 @@ COLUMNS = ("prompt", "chosen", "rejected")
 
 
 def task_pairs(data_cfg, split: str, size: int, seed: int, tasks=None) -> list[dict]:
-    """``size`` pairs of ``split`` from each task (each of ``tasks``, default all)."""
+    """``size`` pairs of ``split`` from each task (each of ``tasks``, default every task the run uses)."""
     data_cfg = as_dataclass(data_cfg)
+    tasks = used_tasks(data_cfg) if tasks is None else tasks
     return [
         pair
         for name, task in TASKS.items()
-        if tasks is None or name in tasks
+        if name in tasks
         for pair in task.preference_pairs(data_cfg, split, size, seed)
     ]
 
