@@ -115,7 +115,12 @@ def sft_dataset(cfg, seed: int) -> Dataset:
 def has_tool_turns(dataset: Dataset) -> bool:
     """Whether a demonstration's completion holds tool turns (a multi-turn episode): SFT then trains on the
     assistant's turns only, not on what the tools returned."""
-    return any(message["role"] == "tool" for completion in dataset["completion"] for message in completion)
+    return any(map(_is_episode, dataset["completion"]))
+
+
+def _is_episode(completion: list[dict]) -> bool:
+    """Whether a completion holds a tool turn."""
+    return any(message["role"] == "tool" for message in completion)
 
 
 def one_row_per_turn(dataset: Dataset) -> Dataset:
@@ -128,7 +133,7 @@ def one_row_per_turn(dataset: Dataset) -> Dataset:
     rows = []
     for row in dataset:
         completion = row["completion"]
-        if not any(message["role"] == "tool" for message in completion):
+        if not _is_episode(completion):
             rows.append(row)
             continue
         rows += [

@@ -61,9 +61,7 @@ class ToolRollout:
                 if not self.box.runs(calls):
                     continue
                 results = [self.box.run(call) for call in calls]
-                tool_ids = trainer._get_tool_suffix_ids(
-                    [{"role": "tool", "name": r.name, "content": r.output} for r in results]
-                )
+                tool_ids = trainer._get_tool_suffix_ids([result.message for result in results])
                 if len(episode.ids) + len(tool_ids) >= limit:  # no room for the results and another reply
                     continue
                 episode.add_tool_turn(tool_ids, results)

@@ -342,7 +342,7 @@ def run_episodes(generator, prompts: list[list[dict]], box, *, max_turns: int, m
             if turn == max_turns or not box.runs(calls):
                 continue
             for outcome in map(box.run, calls):
-                episode.messages.append({"role": "tool", "name": outcome.name, "content": outcome.output})
+                episode.messages.append(outcome.message)
                 episode.calls += 1
                 episode.failures += outcome.failed
             following.append(i)

@@ -34,6 +34,11 @@ class ToolResult:
     output: str
     failed: bool
 
+    @property
+    def message(self) -> dict:
+        """The tool turn's chat message, as chat templates take it."""
+        return {"role": "tool", "name": self.name, "content": self.output}
+
 
 def resolve_tool(spec: str, key: str = "rollout.tools") -> Callable:
     """The function a tool spec names."""
