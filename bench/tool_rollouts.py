@@ -4,12 +4,13 @@ multi-turn tool-use episodes), from the same cold start, on the same held-out se
 Per seed, two runs of the ``rlreason`` command a user types (each output in ``<root>/<arm>_s<seed>.log``):
 
 - ``r1``: ``pipeline=r1_tools data.tool_use.grpo_size=0``: SFT shows tool-use episodes, GRPO trains reasoning only;
-- ``r1_tools``: ``pipeline=r1_tools``: the same SFT, GRPO also samples tool-use episodes with the real tools.
+- ``r1_tools``: ``pipeline=r1_tools``: GRPO also samples tool-use episodes with the real tools, from the ``r1``
+  run's SFT checkpoint (``pipeline.stages=[init,grpo] model.path=<r1 run>/sft/model``: the same weights, its
+  SFT not computed twice).
 
-Both runs' SFT stages are the same computation (same seed, same SFT rows), so their SFT scores agree. Then one
-``rlreason eval`` of the three checkpoints (SFT, the two GRPO policies) with ``r1`` as the gates' baseline gives
-each task's score per checkpoint and ``r1_tools - r1`` with the gates' paired-bootstrap 95% interval. Prints a
-table and one JSON line::
+Then one ``rlreason eval`` of the three checkpoints (SFT, the two GRPO policies) with ``r1`` as the gates' baseline
+gives each task's score per checkpoint and ``r1_tools - r1`` with the gates' paired-bootstrap 95% interval. Prints
+a table and one JSON line::
 
     {"seeds": {"0": {"scores": {"sft": {...}, "r1": {...}, "r1_tools": {...}},
                      "r1_tools_minus_r1": {"tool_use/accuracy": [change, low, high], ...},
@@ -34,8 +35,9 @@ from pathlib import Path
 # Each arm trains only: the comparison's eval scores all three checkpoints at once.
 ARMS = {
     "r1": ["pipeline=r1_tools", "data.tool_use.grpo_size=0", "pipeline.stages=[init,sft,grpo]"],
-    "r1_tools": ["pipeline=r1_tools", "pipeline.stages=[init,sft,grpo]"],
+    "r1_tools": ["pipeline=r1_tools", "pipeline.stages=[init,grpo]"],  # from the r1 run's SFT checkpoint
 }
+FROM_CHECKPOINT = ("model.path=", "model.gguf_file=")  # replaced in the r1_tools arm by the SFT checkpoint
 # The held-out sets both arms are scored on (the r1_tools preset's sizes); pass@k sampling adds minutes.
 EVAL = ["data.tool_use.test_size=150", "eval.num_samples=0"]
 # (suite, metric) per table row; the gated ones (each task's accuracy, safety's rates) get r1_tools - r1 with a CI
@@ -83,13 +85,14 @@ def summary(run_dir: Path) -> dict:
 
 
 def compare(root: Path, seed: int, extra: list[str]) -> dict:
-    runs = {}
+    runs = {arm: root / f"{arm}_s{seed}" for arm in ARMS}
+    sft = runs["r1"] / "sft/model"
+    starts = {"r1": extra, "r1_tools": [*(o for o in extra if not o.startswith(FROM_CHECKPOINT)), f"model.path={sft}"]}
     for arm, overrides in ARMS.items():
-        runs[arm] = root / f"{arm}_s{seed}"
-        rlreason([*overrides, f"seed={seed}", f"run_dir={runs[arm]}", *extra], root / f"{arm}_s{seed}.log")
+        rlreason([*overrides, f"seed={seed}", f"run_dir={runs[arm]}", *starts[arm]], root / f"{arm}_s{seed}.log")
     labelled = root / f"checkpoints_s{seed}"  # the eval labels a checkpoint by its folder's name
     labelled.mkdir(exist_ok=True)
-    for label, target in {"sft": runs["r1"] / "sft/model", **{a: r / "grpo/model" for a, r in runs.items()}}.items():
+    for label, target in {"sft": sft, **{a: r / "grpo/model" for a, r in runs.items()}}.items():
         link = labelled / label
         if not link.exists():
             link.symlink_to(target.resolve())
