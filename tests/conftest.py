@@ -4,6 +4,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite runs on pytest-xdist workers (pyproject's addopts): each worker, and every command it starts, gets its
+# share of the cores, so that torch's and vLLM's OpenMP threads of two workers never compete for one core.
+if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // workers)))
 
 
 import pytest  # noqa: E402  (after the environment above, which must be set before anything imports HF)
