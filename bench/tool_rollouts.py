@@ -38,6 +38,10 @@ ARMS = {
     "r1_tools": ["pipeline=r1_tools", "pipeline.stages=[init,grpo]"],  # from the r1 run's SFT checkpoint
 }
 FROM_CHECKPOINT = ("model.path=", "model.gguf_file=")  # replaced in the r1_tools arm by the SFT checkpoint
+# SmolLM2's preset trains without recomputing activations (memory is plentiful for single replies), but a step of
+# 32 multi-turn episodes, each several replies and tool turns long, holds more activations than 23 GB (the r1_tools
+# run was killed at step 13): that arm recomputes them, which changes the time of a step, not its result.
+SMOLLM2_EPISODES = ["model.gradient_checkpointing=true"]
 # The held-out sets both arms are scored on (the r1_tools preset's sizes); pass@k sampling adds minutes.
 EVAL = ["data.tool_use.test_size=150", "eval.num_samples=0"]
 # (suite, metric) per table row; the gated ones (each task's accuracy, safety's rates) get r1_tools - r1 with a CI
@@ -84,10 +88,12 @@ def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
-def compare(root: Path, seed: int, extra: list[str]) -> dict:
+def compare(root: Path, seed: int, extra: list[str], episodes: list[str]) -> dict:
+    """``extra``: overrides for every run; ``episodes``: for the r1_tools arm's GRPO only."""
     runs = {arm: root / f"{arm}_s{seed}" for arm in ARMS}
     sft = runs["r1"] / "sft/model"
-    starts = {"r1": extra, "r1_tools": [*(o for o in extra if not o.startswith(FROM_CHECKPOINT)), f"model.path={sft}"]}
+    kept = [o for o in extra if not o.startswith(FROM_CHECKPOINT)]
+    starts = {"r1": extra, "r1_tools": [*kept, f"model.path={sft}", *episodes]}
     for arm, overrides in ARMS.items():
         rlreason([*overrides, f"seed={seed}", f"run_dir={runs[arm]}", *starts[arm]], root / f"{arm}_s{seed}.log")
     labelled = root / f"checkpoints_s{seed}"  # the eval labels a checkpoint by its folder's name
@@ -143,14 +149,16 @@ def main() -> None:
     parser.add_argument("--model", choices=["tiny_moe", "smollm2"], default="tiny_moe")
     parser.add_argument("extra", nargs="*", help="overrides for every run (after --)")
     args = parser.parse_args()
+    episodes = []
     if args.model == "smollm2":
         args.extra = [*smollm2(), *args.extra]
+        episodes = SMOLLM2_EPISODES
     args.root = args.root or Path("runs/tool_rollouts" + ("" if args.model == "tiny_moe" else f"_{args.model}"))
     args.root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = {}
     for seed in args.seeds:
-        results[str(seed)] = compare(args.root, seed, args.extra)
+        results[str(seed)] = compare(args.root, seed, args.extra, episodes)
         print_table(seed, results[str(seed)])
     print(json.dumps({"seeds": results, "wall_s": round(time.perf_counter() - started, 1)}))
 
