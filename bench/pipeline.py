@@ -20,7 +20,8 @@ candidate/baseline ratio of each, the held-out scores of both, and one JSON line
      "ratio": {"wall": ..., "stages": {...}}}
 
 Usage: python bench/pipeline.py [--baseline OVERRIDE ...] [--candidate OVERRIDE ...] [--root runs/bench_pipeline]
-(with no --candidate, only the baseline runs: the default pipeline's profile).
+(with no --candidate, only the baseline runs: the default pipeline's profile; the candidate runs the baseline's
+overrides, then its own).
 """
 
 from __future__ import annotations
@@ -212,7 +213,9 @@ def main() -> None:
     parser.add_argument(
         "--baseline", nargs="*", default=[], help="overrides of the baseline (default: none, the product's defaults)"
     )
-    parser.add_argument("--candidate", nargs="*", default=None, help="overrides of the candidate config")
+    parser.add_argument(
+        "--candidate", nargs="*", default=None, help="overrides of the candidate, applied after the baseline's"
+    )
     parser.add_argument("--root", default="runs/bench_pipeline")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: profile one config in this process
     args, rest = parser.parse_known_args()

@@ -33,12 +33,24 @@ class RejectionSFTConfig:
     learning_rate: float = 2e-4
 
 
+class SamplingStrategy(str, Enum):
+    """How the trainer draws each step's conversations (``transformers.TrainingArguments.train_sampling_strategy``):
+    at random, or at random per step and then split into its ``gradient_accumulation_steps`` micro-batches by
+    length, so that short conversations are not padded to the longest of the step (``batch_rebalance``: the same
+    conversations and loss per step, less padding)."""
+
+    random = "random"
+    batch_rebalance = "batch_rebalance"
+
+
 @dataclass
 class SFTStageConfig:
     """``conf/sft/``: cold-start supervised warmup with TRL's SFTTrainer (names follow ``trl.SFTConfig``)."""
 
     max_steps: int = 800
-    batch_size: int = 32
+    batch_size: int = 32  # conversations per optimizer step, over all processes and micro-batches
+    gradient_accumulation_steps: int = 2  # micro-batches per step; the loss is normalised over the whole step
+    train_sampling_strategy: SamplingStrategy = SamplingStrategy.batch_rebalance
     learning_rate: float = 2e-3
     lr_scheduler_type: str = "cosine"
     warmup_steps: int = 50
@@ -52,6 +64,7 @@ class SFTStageConfig:
         at_least = {
             "max_steps": 1,
             "batch_size": 1,
+            "gradient_accumulation_steps": 1,
             "max_length": 2,
             "logging_steps": 1,
             "save_steps": 0,

@@ -20,12 +20,14 @@ Features:
 from __future__ import annotations
 
 from transformers import AutoConfig
+from transformers.trainer_pt_utils import BatchRebalanceSampler
 from trl import SFTConfig, SFTTrainer
 from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
 from rlreason.data.mixer import has_tool_turns, one_row_per_turn, rollout_sft_dataset, sft_dataset
 from rlreason.distributed.comm import per_process
 from rlreason.distributed.zero import prepare_model
+from rlreason.errors import UserError
 from rlreason.models.loading import ResumeConvertedWeights, is_moe, load_policy, load_tokenizer
 from rlreason.models.lora import peft_config
 from rlreason.models.routing import ExpertLoad, LogsExpertLoad, has_trl_load_balancing
@@ -39,6 +41,26 @@ CONFIG_KEYS = ("seed", "data", "model.lora", "sft")
 class SFTStageTrainer(LogsExpertLoad, ResumeConvertedWeights, SFTTrainer):
     """TRL's ``SFTTrainer``, resuming an MoE with its trained experts (``ResumeConvertedWeights``) and logging
     its expert load (``LogsExpertLoad``)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if isinstance(sampler, BatchRebalanceSampler):
+            # transformers shuffles it with a fixed seed of its own (42); the run's seed orders its data
+            sampler.seed = self.args.data_seed
+        return sampler
+
+
+def micro_batch_size(section) -> int:
+    """Conversations per process and micro-batch: ``batch_size`` split over the processes, then over the
+    ``gradient_accumulation_steps`` (under ``batch_rebalance`` only on average: long ones go in smaller ones)."""
+    per_device = per_process(section.batch_size, "sft.batch_size")
+    steps = section.gradient_accumulation_steps
+    if per_device % steps:
+        raise UserError(
+            f"sft.batch_size: {section.batch_size} conversations per step give {per_device} per process, which "
+            f"sft.gradient_accumulation_steps={steps} does not split evenly"
+        )
+    return per_device // steps
 
 
 def trains_assistant_turns(tokenizer) -> bool:
@@ -79,7 +101,9 @@ def run(cfg, run) -> StageResult:
         dataset, assistant_only = one_row_per_turn(dataset), False
     args = SFTConfig(
         **stage.trainer_args(cfg.sft, max_steps=max_steps, learning_rate=learning_rate),
-        per_device_train_batch_size=per_process(cfg.sft.batch_size, "sft.batch_size"),
+        per_device_train_batch_size=micro_batch_size(cfg.sft),
+        gradient_accumulation_steps=cfg.sft.gradient_accumulation_steps,
+        train_sampling_strategy=cfg.sft.train_sampling_strategy.value,
         max_length=cfg.sft.max_length,
         assistant_only_loss=assistant_only,
         # the architecture's own load-balancing weight (TRL's default), or none where TRL's loss cannot run
