@@ -1,10 +1,11 @@
 """Seconds per cold-start SFT step of the default tiny MoE on the default SFT data, by how the step is run.
 
-The SFT stage's step is 32 conversations of 10–160 tokens. Drawn at random into one batch, each is padded to the
-longest of the 32, so about half of what the step computes is padding. ``sft.train_sampling_strategy=
-batch_rebalance`` with ``sft.gradient_accumulation_steps=2`` (the default) splits the same 32 by length into two
-micro-batches (transformers' ``BatchRebalanceSampler``), so a step computes the same loss over fewer padded
-tokens. The CPU's bf16 units (AMX, AVX-512-BF16) are the other lever: each layout also runs under bf16 autocast.
+The SFT stage's step is 32 conversations of up to ~160 tokens (68 on average). Drawn at random into one batch,
+each is padded to the longest of the 32, so about half of what the step computes is padding.
+``sft.train_sampling_strategy=batch_rebalance`` with ``sft.gradient_accumulation_steps=2`` (the default) splits the
+same 32 by length into two micro-batches (transformers' ``BatchRebalanceSampler``), so a step computes the same
+loss over fewer padded tokens. The CPU's bf16 units (AMX, AVX-512-BF16) are the other lever: each layout also runs
+under bf16 autocast.
 
 Each row trains the same freshly built tiny MoE (``rlreason``'s init stage, seed 0) with AdamW for ``--steps``
 steps after two warm-up steps, on the same steps' conversations (the default data, ``rlreason``'s mixer and the
