@@ -48,14 +48,10 @@ def conversations(cfg, tokenizer) -> list[list[int]]:
     return ids
 
 
-def padded(rows: list[list[int]], pad_id: int) -> dict:
-    width = max(map(len, rows))
-    input_ids = torch.full((len(rows), width), pad_id)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)], attention_mask[i, : len(row)] = torch.tensor(row), 1
-    labels = input_ids.masked_fill(attention_mask == 0, -100)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+def padded(rows: list[list[int]], tokenizer) -> dict:
+    """One micro-batch, right-padded to its longest row (as TRL's collator pads), labels on the real tokens."""
+    batch = tokenizer.pad({"input_ids": rows}, return_tensors="pt", padding_side="right")
+    return {**batch, "labels": batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)}
 
 
 def steps_of(ids: list[list[int]], micro_batches: int, steps: int) -> list[list[list[int]]]:
@@ -67,7 +63,7 @@ def steps_of(ids: list[list[int]], micro_batches: int, steps: int) -> list[list[
     return [batches[i : i + micro_batches] for i in range(0, len(batches), micro_batches)]
 
 
-def time_steps(path, ids, steps, pad_id, bf16: bool) -> tuple[float, float]:
+def time_steps(path, ids, steps, tokenizer, bf16: bool) -> tuple[float, float]:
     """(seconds per step, padded tokens per real token) of training ``path`` on ``steps``."""
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model.config.output_router_logits = True  # as TRL trains an MoE: the load-balancing loss in each step
@@ -78,7 +74,7 @@ def time_steps(path, ids, steps, pad_id, bf16: bool) -> tuple[float, float]:
     for n, step in enumerate(steps):
         start = time.perf_counter()
         for micro in step:
-            batch = padded([ids[i] for i in micro], pad_id)
+            batch = padded([ids[i] for i in micro], tokenizer)
             with autocast:
                 loss = model(**batch).loss * len(micro) / BATCH
             loss.backward()
@@ -109,7 +105,7 @@ def main() -> None:
             steps = steps_of(ids, micro_batches, args.steps + 2)
             for bf16 in (False, True):
                 name = f"{'bf16 autocast' if bf16 else 'fp32'} {micro_batches} batch{'es' * (micro_batches > 1)}"
-                seconds, padding = time_steps(path, ids, steps, tokenizer.pad_token_id, bf16)
+                seconds, padding = time_steps(path, ids, steps, tokenizer, bf16)
                 baseline = results.get("fp32 1 batch", {}).get("seconds_per_step", seconds)
                 results[name] = {
                     "seconds_per_step": round(seconds, 4),
